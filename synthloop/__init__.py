@@ -1,0 +1,2 @@
+"""synthloop: self-training loop for language models."""
+__version__ = "0.1.0"
