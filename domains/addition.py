@@ -94,7 +94,7 @@ class Addition:
             if line.startswith(">"):
                 digits = line[1:].strip()
                 if digits.isascii() and digits.isdigit():
-                    return str(int(digits[::-1]))
+                    return digits[::-1].lstrip("0") or "0"
                 return None
         return None
 

@@ -1,2 +1,188 @@
-def main():
+"""The `synthloop` command. User mistakes end in one readable line (exit 2), never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+# Before Prefect, transformers or datasets are imported: no telemetry, no hub, quiet logs.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="synthloop: make a language model better by training it on its own verified output.\n\n"
+    "A round samples problems, generates answers with a portfolio of samplers, verifies every "
+    "answer, near-dedups against all earlier rounds, scores diversity, publishes an immutable "
+    "dataset version, fine-tunes the model on it, and promotes the result only if the held-out "
+    "evaluation does not regress.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+# Wide enough for the status table even when output is piped (CI logs, `| tee`).
+console = Console(width=max(shutil.get_terminal_size((160, 24)).columns, 150))
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Where catalog, data and models live [env SYNTHLOOP_HOME, default ./.synthloop]."),
+]
+
+
+class UserError(Exception):
     pass
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _home(home: Path | None) -> str:
+    from synthloop.warehouse import home_dir
+
+    return str(home_dir(home))
+
+
+def _fmt(v, pct=False) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{100 * v:.1f}%" if pct else f"{v:.2f}"
+    return str(v)
+
+
+def _status_table(rows: list[dict], title: str) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in ("round", "model", "data", "generated", "correct", "kept", "held-out acc",
+                "pass@k", "distinct-2", "by difficulty", "gate"):
+        t.add_column(col, justify="right" if col not in ("model", "gate", "by difficulty") else "left")
+    for r in rows:
+        by = " ".join(f"{d}:{100 * a:.0f}" for d, a in r["by_difficulty"].items())
+        gate = "bootstrap" if r["round"] == 0 else ("promoted" if r["promoted"] else "[red]rejected[/]")
+        t.add_row(
+            str(r["round"]), r["model"], _fmt(r["dataset_version"] and f"v{r['dataset_version']}"),
+            _fmt(r["generated"]), _fmt(r["correct"]), _fmt(r["kept"]),
+            _fmt(r["heldout_accuracy"], pct=True), f"{_fmt(r['pass_at_k'], pct=True)} (k={r['k']})",
+            _fmt(r["distinct_2"]), by, gate,
+        )
+    return t
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default: the built-in demo).")] = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", "-r", help="Rounds to have done in total (overrides the config).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Run / dataset name (overrides the config).")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete this run's data and models first and start over.")] = False,
+    home: HomeOpt = None,
+    show_config: Annotated[bool, typer.Option("--show-config", help="Print the resolved config as YAML and exit.")] = False,
+):
+    """Run the loop: bootstrap (round 0), then rounds until --rounds are done.
+
+    Reruns continue from the catalog: finished rounds are kept, an interrupted round resumes at the
+    stage where it stopped. With the default config this trains the built-in model from scratch on
+    easy addition problems and improves it on harder ones.
+    """
+    from synthloop.flows.config import ConfigError, load_config
+    from synthloop.warehouse import Catalog, CatalogError
+
+    try:
+        cfg = load_config(config, {"rounds": rounds, "name": name})
+    except ConfigError as e:
+        _fail(str(e))
+    if show_config:
+        import yaml
+
+        typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        return
+    h = _home(home)
+    try:
+        cat = Catalog(h)
+        if fresh:
+            _forget_run(cat, cfg.name)
+        _check_same_config(cat, cfg)
+    except (CatalogError, UserError) as e:
+        _fail(str(e))
+
+    from synthloop.flows.round import loop_flow
+
+    console.print(f"synthloop: run [bold]{cfg.name}[/], {cfg.rounds} rounds, home {h}", highlight=False)
+
+    def show(rows):
+        console.print(_status_table(rows, f"run {cfg.name}"))
+
+    try:
+        loop_flow(h, cfg, on_round=show)
+    except CatalogError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted; rerun the same command to resume where it stopped")
+
+
+def _check_same_config(cat, cfg) -> None:
+    rows = cat.query("SELECT DISTINCT config_hash FROM datasets WHERE name IN (?, ?)", [cfg.name, f"{cfg.name}-seed"])
+    hashes = {r["config_hash"] for r in rows} - {None}
+    if hashes and hashes != {cfg.config_hash()}:
+        raise UserError(
+            f"run {cfg.name!r} in {cat.home} was made with a different config; "
+            "rerun with --fresh to start over, or pick another --name"
+        )
+
+
+def _forget_run(cat, run: str) -> None:
+    models = [r["model_id"] for r in cat.query("SELECT model_id FROM models WHERE model_id LIKE ?", [f"{run}-m%"])]
+    with cat.write() as con:
+        con.execute("DELETE FROM datasets WHERE name IN (?, ?)", [run, f"{run}-seed"])
+        con.execute("DELETE FROM rounds WHERE run = ?", [run])
+        con.execute("DELETE FROM models WHERE model_id LIKE ?", [f"{run}-m%"])
+    for d in (cat.home / "data" / run, cat.home / "data" / f"{run}-seed"):
+        shutil.rmtree(d, ignore_errors=True)
+    for m in models:
+        shutil.rmtree(cat.home / "models" / m, ignore_errors=True)
+    console.print(f"--fresh: removed run {run!r} from {cat.home}")
+
+
+@app.command()
+def status(
+    name: Annotated[str, typer.Option("--name", help="Run name.")] = "demo",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per round, one per line.")] = False,
+    home: HomeOpt = None,
+):
+    """One row per round (round 0 is the bootstrap model): data made, kept, held-out accuracy, gate."""
+    from synthloop.flows.stages import status_rows
+    from synthloop.warehouse import Catalog, CatalogError, check_name
+
+    try:
+        check_name(name, "run name")
+        if not (Path(_home(home)) / "catalog.duckdb").exists():
+            raise CatalogError(f"no catalog in {_home(home)}: run `synthloop run` first")
+        rows = status_rows(Catalog(_home(home)), name)
+    except CatalogError as e:
+        _fail(str(e))
+    if not rows:
+        _fail(f"run {name!r} has no finished round in {_home(home)}")
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps(r))
+    else:
+        console.print(_status_table(rows, f"run {name}"))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

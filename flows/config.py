@@ -1,0 +1,155 @@
+"""The loop's whole config: it composes each stage's own config dataclass.
+
+Values come from a YAML file (the built-in default is `synthloop/configs/demo.yaml`); CLI flags
+override. Unknown keys and wrong types are rejected with the path of the bad key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from synthloop.domains import DOMAINS
+from synthloop.filters.dedup import DedupConfig
+from synthloop.filters.verify import VerifyConfig
+from synthloop.generators.base import Sampler
+from synthloop.training.evaluate import EvalConfig
+from synthloop.training.gate import GateConfig
+from synthloop.training.model import ModelConfig
+from synthloop.training.sft import TrainConfig
+
+
+class ConfigError(Exception):
+    """A config the user wrote that cannot be used; the message says which key and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DomainSpec(_Strict):
+    name: str = "addition"
+    weight: float = Field(1.0, gt=0)
+    knobs: dict = {}
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in DOMAINS:
+            raise ValueError(f"unknown domain {v!r}; known: {', '.join(sorted(DOMAINS))}")
+        return v
+
+
+class SamplerSpec(_Strict):
+    name: str
+    share: float = Field(1.0, gt=0)
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(0, ge=0)
+    min_p: float = Field(0.0, ge=0, lt=1)
+    repetition_penalty: float = Field(1.0, gt=0)
+    max_new_tokens: int = Field(96, ge=1)
+    prompt_variant: str = "plain"
+
+    def sampler(self) -> Sampler:
+        return Sampler(**self.model_dump(exclude={"share"}))
+
+
+class BootstrapSpec(_Strict):
+    base_model: str | None = None  # a local HF model folder; when set, no model is trained from scratch
+    n_problems: int = Field(3000, ge=1)  # seed set: reference solutions of easy problems
+    difficulties: list[int] = [1, 2, 3]
+    seed: int = 0
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig(steps=1000, lr=1e-3, warmup=50)
+
+
+class GenerationSpec(_Strict):
+    problems_per_round: int = Field(800, ge=1)
+    # Difficulty -> weight of problems drawn at that difficulty each round.
+    difficulty_weights: dict[int, float] = {1: 0.05, 2: 0.05, 3: 0.1, 4: 0.5, 5: 0.3}
+    samples_per_problem: int = Field(8, ge=1)
+    batch_size: int = Field(256, ge=1)
+    samplers: list[SamplerSpec] = [
+        SamplerSpec(name="cool", temperature=0.5, top_p=1.0),
+        SamplerSpec(name="warm", temperature=0.8, top_p=0.95),
+        SamplerSpec(name="hot", temperature=1.1, min_p=0.05),
+    ]
+
+
+class FinetuneSpec(_Strict):
+    train: TrainConfig = TrainConfig(steps=250, lr=3e-4, warmup=25)
+    policy: str = "accumulate"  # accumulate: every kept row so far; replace: this round's only
+    seed_replay: int = Field(500, ge=0)  # seed-set examples mixed in, against forgetting
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        if v not in ("accumulate", "replace"):
+            raise ValueError("policy must be 'accumulate' or 'replace'")
+        return v
+
+
+class LoopConfig(_Strict):
+    name: str = "demo"  # the dataset the loop publishes; also names the run
+    seed: int = 0
+    rounds: int = Field(3, ge=0)
+    domains: list[DomainSpec] = [DomainSpec()]
+    bootstrap: BootstrapSpec = BootstrapSpec()
+    generation: GenerationSpec = GenerationSpec()
+    verify: VerifyConfig = VerifyConfig()
+    dedup: DedupConfig = DedupConfig()
+    finetune: FinetuneSpec = FinetuneSpec()
+    eval: EvalConfig = EvalConfig()
+    gate: GateConfig = GateConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        from synthloop.warehouse.catalog import NAME_RE
+
+        if not NAME_RE.match(v):
+            raise ValueError("name: use letters, digits, '_', '-' or '.'")
+        return v
+
+    def config_hash(self) -> str:
+        """Hash of everything that decides the data (not the number of rounds)."""
+        blob = json.dumps(self.model_dump(mode="json", exclude={"rounds"}), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def default_config_text() -> str:
+    return resources.files("synthloop").joinpath("configs/demo.yaml").read_text()
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> LoopConfig:
+    """The config in `path` (or the built-in default), with `overrides` applied on top."""
+    if path is None:
+        text, where = default_config_text(), "built-in demo config"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        text, where = p.read_text(), str(p)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a YAML mapping of settings, got {type(data).__name__}")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    try:
+        return LoopConfig.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"{where}: {problems}") from None

@@ -1,0 +1,287 @@
+"""The round's stages as plain functions over the catalog: what the Prefect tasks call.
+
+Each function does one stage and can be called (and tested) without Prefect. Resume lives here:
+a stage whose result is already in the catalog is not done again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from synthloop import __version__
+from synthloop.domains import Domain, Problem, get_domain
+from synthloop.filters.dedup import dedup_rows
+from synthloop.filters.diversity import score_rows
+from synthloop.filters.verify import verify_rows
+from synthloop.generators.hf import HFBackend
+from synthloop.generators.portfolio import PortfolioEntry, generate_rows
+from synthloop.training import model as model_lib
+from synthloop.training.evaluate import evaluate, heldout_problems
+from synthloop.training.gate import gate
+from synthloop.training.sft import train
+from synthloop.warehouse import Catalog
+
+from .config import LoopConfig
+
+torch.set_flush_denormal(True)  # 3x faster small-model training on CPU (../shared/FACTS.md)
+
+
+def code_version() -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def domains_of(cfg: LoopConfig) -> dict[str, Domain]:
+    return {d.name: get_domain(d.name, **d.knobs) for d in cfg.domains}
+
+
+def _split(n: int, weights: list[float]) -> list[int]:
+    from synthloop.generators.portfolio import split_budget
+
+    return split_budget(n, weights)
+
+
+def sample_problems(cfg: LoopConfig, round: int) -> list[Problem]:
+    """This round's problems: the domain mix and difficulty weights of the config, seeded by round."""
+    doms = domains_of(cfg)
+    diffs = sorted(cfg.generation.difficulty_weights)
+    rng = random.Random(f"{cfg.seed}-{round}")
+    out: list[Problem] = []
+    counts = _split(cfg.generation.problems_per_round, [d.weight for d in cfg.domains])
+    for spec, n in zip(cfg.domains, counts):
+        for diff, m in zip(diffs, _split(n, [cfg.generation.difficulty_weights[d] for d in diffs])):
+            if m:
+                out += doms[spec.name].make_problems(m, seed=rng.randrange(2**31), difficulties=[diff])
+    # Ids must be unique across rounds: prefix with the round.
+    return [Problem(f"r{round}.{p.id}", p.domain, p.difficulty, p.prompt, p.answer, p.meta) for p in out]
+
+
+def heldout(cfg: LoopConfig) -> list[Problem]:
+    doms = domains_of(cfg)
+    out = []
+    for spec, n in zip(cfg.domains, _split(cfg.eval.n_problems, [d.weight for d in cfg.domains])):
+        sub = type(cfg.eval)(**{**cfg.eval.__dict__, "n_problems": n})
+        out += heldout_problems(doms[spec.name], sub)
+    return out
+
+
+def evaluate_model(path: Path, cfg: LoopConfig) -> dict:
+    backend = HFBackend.from_path(path, batch_size=cfg.generation.batch_size)
+    doms = domains_of(cfg)
+    problems = heldout(cfg)
+    per_domain = {}
+    for name, dom in doms.items():
+        ps = [p for p in problems if p.domain == name]
+        per_domain[name] = evaluate(backend, dom, ps, cfg.eval)
+    if len(per_domain) == 1:
+        return next(iter(per_domain.values()))
+    # Several domains: the headline numbers are weighted by problem count.
+    total = sum(m["n_problems"] for m in per_domain.values())
+    merged = {
+        key: sum(m[key] * m["n_problems"] for m in per_domain.values()) / total
+        for key in ("accuracy", "pass_at_k", "maj_at_k", "distinct_correct")
+    }
+    return merged | {"k": cfg.eval.k, "n_problems": total, "by_domain": per_domain}
+
+
+def _bar(total: int, desc: str):
+    return tqdm(total=total, desc=desc, leave=False, disable=None, dynamic_ncols=True)
+
+
+def _train_into(model_in: Path | None, pairs, train_cfg, out: Path, cfg: LoopConfig, desc: str) -> dict:
+    """Train (from `model_in`, or from scratch) and save atomically into `out`."""
+    if model_in is None:
+        tok = model_lib.build_tokenizer(cfg.bootstrap.model.max_length)
+        model = model_lib.build_model(cfg.bootstrap.model, tok, seed=cfg.seed)
+    else:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        model, tok = model_lib.load(model_in, device=device)
+    with _bar(train_cfg.steps, desc) as bar:
+        stats = train(model, tok, pairs, train_cfg, progress=lambda s, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
+    stage = out.with_name(f".staging-{out.name}")
+    shutil.rmtree(stage, ignore_errors=True)
+    model_lib.save(model, tok, stage, meta={"parent": str(model_in) if model_in else None, "train": stats})
+    shutil.rmtree(out, ignore_errors=True)
+    stage.rename(out)
+    return stats
+
+
+# -- round 0 ---------------------------------------------------------------------------------
+def bootstrap(cat: Catalog, cfg: LoopConfig) -> dict:
+    """Round 0: the seed set published as `<name>-seed`, a model trained on it (or the user's)."""
+    done = [r for r in cat.rounds(cfg.name) if r["round"] == 0]
+    if done:
+        return done[0]
+    model_id = f"{cfg.name}-m0"
+    path = cat.home / "models" / model_id
+    info = cat.model(model_id)
+    if info is None:
+        if cfg.bootstrap.base_model:
+            path = Path(cfg.bootstrap.base_model).resolve()
+            stats = {"base_model": str(path)}
+        else:
+            pairs, rows = seed_set(cfg)
+            cat.publish(f"{cfg.name}-seed", rows, round=0, config=cfg.model_dump(mode="json"),
+                        config_hash=cfg.config_hash(), code_version=code_version())
+            stats = _train_into(None, pairs, cfg.bootstrap.train, path, cfg, "bootstrap")
+        metrics = evaluate_model(path, cfg)
+        cat.register_model(model_id, path, round=0, parent=None, status="promoted",
+                           metrics={"eval": metrics, "train": stats})
+        info = cat.model(model_id)
+    m = info["metrics"]["eval"]
+    metrics = {"eval": m, "train": info["metrics"]["train"], "generated": None, "correct": None, "kept": None}
+    cat.finish_round(cfg.name, 0, dataset_version=None, model_in=None, model_out=model_id,
+                     promoted=True, reason="bootstrap", metrics=metrics)
+    return cat.rounds(cfg.name)[0]
+
+
+def seed_set(cfg: LoopConfig) -> tuple[list[tuple[str, str]], list[dict]]:
+    """Reference solutions of easy problems: the bootstrap's training data, as pairs and rows."""
+    doms = domains_of(cfg)
+    pairs, rows = [], []
+    counts = _split(cfg.bootstrap.n_problems, [d.weight for d in cfg.domains])
+    for spec, n in zip(cfg.domains, counts):
+        dom = doms[spec.name]
+        for i, p in enumerate(dom.make_problems(n, cfg.bootstrap.seed, cfg.bootstrap.difficulties)):
+            sol = dom.solution(p, variant=i)
+            pairs.append((p.prompt, sol))
+            rows.append({
+                "row_id": f"seed-{p.id}", "round": 0, "problem_id": p.id, "domain": p.domain,
+                "difficulty": p.difficulty, "prompt": p.prompt, "reference": p.answer,
+                "completion": sol, "extracted": p.answer, "correct": True, "steps_ok": True,
+                "error_kind": "none", "sampler": "reference", "kept": True, "n_tokens": 0,
+                "config_hash": cfg.config_hash(),
+            })
+    return pairs, rows
+
+
+# -- rounds 1.. ------------------------------------------------------------------------------
+def incumbent(cat: Catalog, run: str) -> dict:
+    """The last promoted model: the one the next round generates with."""
+    rows = [r for r in cat.rounds(run) if r["promoted"]]
+    if not rows:
+        raise RuntimeError(f"run {run!r} has no promoted model; run the bootstrap first")
+    return cat.model(rows[-1]["model_out"])
+
+
+def make_rows(cat: Catalog, cfg: LoopConfig, round: int, model: dict) -> list[dict]:
+    """Generate K samples per problem with the portfolio: raw rows, not yet verified."""
+    problems = sample_problems(cfg, round)
+    backend = HFBackend.from_path(model["path"], batch_size=cfg.generation.batch_size)
+    portfolio = [PortfolioEntry(s.sampler(), s.share) for s in cfg.generation.samplers]
+    total = len(problems) * cfg.generation.samples_per_problem
+    with _bar(total, f"round {round}: generate") as bar:
+        rows = generate_rows(
+            backend, problems, portfolio, cfg.generation.samples_per_problem, round=round,
+            seed=cfg.seed, model_id=model["model_id"], config_hash=cfg.config_hash(), progress=bar.update,
+        )
+    return rows
+
+
+def filter_rows(cat: Catalog, cfg: LoopConfig, round: int, rows: list[dict]) -> dict:
+    """Verify, dedup (against earlier rounds too) and score `rows` in place; returns the metrics."""
+    problems = {p.id: p for p in sample_problems(cfg, round)}
+    drops = verify_rows(rows, domains_of(cfg), problems, cfg.verify)
+    prior = prior_signatures(cat, cfg.name, before_round=round)
+    drops.update(dedup_rows(rows, cfg.dedup, prior))
+    return score_rows(rows)
+
+
+def prior_signatures(cat: Catalog, name: str, before_round: int):
+    """(row_id, signature) of every kept row of earlier rounds, read from the stored `minhash` column."""
+    for v in cat.versions(name):
+        if v["round"] is not None and v["round"] < before_round:
+            t = cat.read_table(f"{name}@{v['version']}", columns=["row_id", "minhash", "kept"], kept_only=True)
+            for rid, sig in zip(t["row_id"].to_pylist(), t["minhash"].to_numpy(zero_copy_only=False)):
+                if sig is not None:
+                    yield rid, np.asarray(sig, dtype=np.uint32)
+
+
+def round_version(cat: Catalog, name: str, round: int) -> dict | None:
+    found = [v for v in cat.versions(name) if v["round"] == round]
+    return found[-1] if found else None
+
+
+def training_pairs(cat: Catalog, cfg: LoopConfig, round: int) -> list[tuple[str, str]]:
+    """The round's training set under the data policy, plus a replay sample of the seed set."""
+    versions = [v for v in cat.versions(cfg.name) if v["round"] is not None and v["round"] <= round]
+    if cfg.finetune.policy == "replace":
+        versions = [v for v in versions if v["round"] == round]
+    pairs = []
+    for v in versions:
+        t = cat.read_table(f"{cfg.name}@{v['version']}", columns=["prompt", "completion", "kept"], kept_only=True)
+        pairs += list(zip(t["prompt"].to_pylist(), t["completion"].to_pylist()))
+    if cfg.finetune.seed_replay and not cfg.bootstrap.base_model:
+        seed_pairs, _ = seed_set(cfg)
+        rng = random.Random(f"replay-{cfg.seed}-{round}")
+        pairs += rng.sample(seed_pairs, min(cfg.finetune.seed_replay, len(seed_pairs)))
+    return pairs
+
+
+def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_version: int) -> dict:
+    """Fine-tune the incumbent on the round's training set; evaluate; register as a candidate."""
+    model_id = f"{cfg.name}-m{round}"
+    existing = cat.model(model_id)
+    if existing and "eval" in existing["metrics"]:
+        return existing
+    path = cat.home / "models" / model_id
+    pairs = training_pairs(cat, cfg, round)
+    tcfg = type(cfg.finetune.train)(**{**cfg.finetune.train.__dict__, "seed": cfg.seed + round})
+    stats = _train_into(Path(model_in["path"]), pairs, tcfg, path, cfg, f"round {round}: finetune")
+    metrics = evaluate_model(path, cfg)
+    cat.register_model(model_id, path, round=round, parent=model_in["model_id"], status="candidate",
+                       dataset=cfg.name, dataset_version=dataset_version,
+                       metrics={"eval": metrics, "train": stats, "train_examples": len(pairs)})
+    return cat.model(model_id)
+
+
+def decide(cat: Catalog, cfg: LoopConfig, round: int, candidate: dict, model_in: dict,
+           dataset_version: int, data_metrics: dict) -> dict:
+    """Gate the candidate against the incumbent, record the verdict and the round."""
+    ok, why = gate(candidate["metrics"]["eval"], model_in["metrics"]["eval"], cfg.gate)
+    cat.register_model(candidate["model_id"], Path(candidate["path"]), round=round,
+                       parent=model_in["model_id"], status="promoted" if ok else "rejected",
+                       dataset=cfg.name, dataset_version=dataset_version, reason=why,
+                       metrics=candidate["metrics"])
+    metrics = {
+        "eval": candidate["metrics"]["eval"], "train": candidate["metrics"]["train"],
+        "generated": data_metrics["generated"], "correct": data_metrics["correct"],
+        "kept": data_metrics["kept"], "data": data_metrics,
+    }
+    cat.finish_round(cfg.name, round, dataset_version=dataset_version, model_in=model_in["model_id"],
+                     model_out=candidate["model_id"], promoted=ok, reason=why, metrics=metrics)
+    return [r for r in cat.rounds(cfg.name) if r["round"] == round][0]
+
+
+def status_rows(cat: Catalog, run: str) -> list[dict]:
+    """One row per finished round, the keys `synthloop status --json` prints."""
+    out = []
+    for r in cat.rounds(run):
+        m = r["metrics"]
+        ev = m.get("eval", {})
+        data = m.get("data", {})
+        out.append({
+            "round": r["round"], "model": r["model_out"], "promoted": r["promoted"],
+            "dataset_version": r["dataset_version"], "generated": m.get("generated"),
+            "correct": m.get("correct"), "kept": m.get("kept"),
+            "heldout_accuracy": ev.get("accuracy"), "pass_at_k": ev.get("pass_at_k"), "k": ev.get("k"),
+            "maj_at_k": ev.get("maj_at_k"), "distinct_2": data.get("distinct_2"),
+            "distinct_correct_per_problem": data.get("distinct_correct_per_problem"),
+            "by_difficulty": {d: v["accuracy"] for d, v in ev.get("by_difficulty", {}).items()},
+            "reason": r["reason"],
+        })
+    return out

@@ -1,0 +1,83 @@
+"""The whole loop through Prefect on a tiny config, and the CLI around it."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from synthloop.cli import app
+from synthloop.flows import stages
+from synthloop.flows.config import ConfigError, load_config
+from synthloop.flows.round import loop_flow
+from synthloop.warehouse import Catalog
+
+
+def test_one_round_through_prefect(prefect_harness, home, tiny_config):
+    rows = loop_flow(str(home), tiny_config)
+    assert [r["round"] for r in rows] == [0, 1]
+    cat = Catalog(home)
+    r1 = rows[1]
+    assert r1["generated"] == 16 * 3
+    assert 0 <= r1["kept"] <= r1["correct"] <= r1["generated"]
+    assert 0.0 <= r1["heldout_accuracy"] <= 1.0
+    # The published version holds every row with its whole story.
+    info = cat.resolve("tiny@1")
+    t = pq.read_table(info["path"]).to_pylist()
+    assert len(t) == 48 and {r["sampler"] for r in t} == {"cool", "warm", "hot"}
+    assert all(r["model_id"] == "tiny-m0" and r["config_hash"] == tiny_config.config_hash() for r in t)
+    assert all((r["drop_reason"] is None) == r["kept"] for r in t)
+    assert cat.model("tiny-m1")["status"] in ("promoted", "rejected")
+    # A rerun with more rounds resumes: round 1 is not redone, round 2 is added.
+    rows2 = loop_flow(str(home), tiny_config.model_copy(update={"rounds": 2}))
+    assert [r["round"] for r in rows2] == [0, 1, 2]
+    assert rows2[1] == rows[1]
+    assert len(cat.versions("tiny")) == 2
+
+
+def test_resume_after_crash_between_publish_and_finetune(home, tiny_config):
+    cat = Catalog(home)
+    stages.bootstrap(cat, tiny_config)
+    model = stages.incumbent(cat, "tiny")
+    rows = stages.make_rows(cat, tiny_config, 1, model)
+    metrics = stages.filter_rows(cat, tiny_config, 1, rows)
+    cat.publish("tiny", rows, round=1, metrics=metrics, config_hash=tiny_config.config_hash())
+    # ...crash here. The rerun finds the version and goes on from fine-tuning.
+    found = stages.round_version(cat, "tiny", 1)
+    assert found["version"] == 1
+    cand = stages.finetune(cat, tiny_config, 1, model, found["version"])
+    done = stages.decide(cat, tiny_config, 1, cand, model, 1, metrics)
+    assert done["dataset_version"] == 1 and len(cat.versions("tiny")) == 1
+
+
+def test_bad_configs_are_one_line_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("generation: {samples_per_problem: -1, sampels: 3}\n")
+    with pytest.raises(ConfigError, match="generation.samples_per_problem"):
+        load_config(bad)
+    bad.write_text("[1, 2")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    runner = CliRunner()
+    res = runner.invoke(app, ["run", "--config", str(bad), "--home", str(tmp_path / "h")])
+    assert res.exit_code == 2 and "error" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["run", "--config", str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 2 and "not found" in res.output
+    res = runner.invoke(app, ["status", "--home", str(tmp_path / "nothing")])
+    assert res.exit_code == 2 and "synthloop run" in res.output
+
+
+def test_status_json(home, tiny_config):
+    cat = Catalog(home)
+    stages.bootstrap(cat, tiny_config)
+    res = CliRunner().invoke(app, ["status", "--name", "tiny", "--json", "--home", str(home)])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.output.splitlines()]
+    keys = {"round", "model", "dataset_version", "generated", "correct", "kept", "heldout_accuracy", "pass_at_k", "k", "distinct_2"}
+    assert rows[0]["round"] == 0 and keys <= set(rows[0])
+    assert 0.0 <= rows[0]["heldout_accuracy"] <= 1.0
+
+
+def test_default_config_is_valid():
+    cfg = load_config()
+    assert cfg.rounds == 3 and cfg.domains[0].name == "addition"

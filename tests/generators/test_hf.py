@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from synthloop.generators import GREEDY, Request, Sampler, split_budget
+from synthloop.generators.hf import HFBackend, gumbel_noise, process_logits
+from synthloop.training.model import ModelConfig, build_model, build_tokenizer
+
+
+@pytest.fixture(scope="module")
+def backend():
+    tok = build_tokenizer()
+    model = build_model(ModelConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2), tok)
+    return HFBackend(model, tok, batch_size=4)
+
+
+def test_same_seed_same_sample_whatever_the_batch(backend):
+    hot = Sampler("hot", temperature=1.0, max_new_tokens=12)
+    reqs = [Request(f"{i}+{i}=", hot, 1000 + i) for i in range(10)]
+    alone = [backend.generate([r])[0].text for r in reqs]
+    batched = [c.text for c in backend.generate(reqs)]
+    assert alone == batched
+    other = backend.generate([Request(reqs[0].prompt, hot, 999)])[0].text
+    again = backend.generate([reqs[0]])[0].text
+    assert again == alone[0]
+    assert len({c.text for c in backend.generate([Request("1+1=", hot, s) for s in range(8)])}) > 1
+    assert isinstance(other, str)
+
+
+def test_records_have_token_counts_and_logprobs(backend):
+    outs = backend.generate([Request("12+3=", Sampler("s", max_new_tokens=7), 1), Request("1+1=", GREEDY, 0)])
+    for c in outs:
+        assert 1 <= c.n_tokens <= 96
+        assert c.mean_logprob <= 0
+        assert c.finish_reason in ("stop", "length")
+    assert outs[0].n_tokens <= 7
+
+
+def test_greedy_matches_transformers_generate(backend):
+    tok, model = backend.tokenizer, backend.model
+    prompts = ["12+345=", "7+8=", "999+1="]
+    ours = backend.generate([Request(p, Sampler("g", temperature=0.0, max_new_tokens=10), 0) for p in prompts])
+    enc = tok(prompts, return_tensors="pt", padding=True)
+    ref = model.generate(**enc, do_sample=False, max_new_tokens=10, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    for i, c in enumerate(ours):
+        text = tok.decode(ref[i, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        assert c.text == text
+
+
+def test_warpers():
+    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0]])
+    seen = torch.zeros(1, 4, dtype=torch.bool)
+    one = torch.ones(1)
+
+    def kept(**kw):
+        args = dict(temperature=one, top_k=torch.zeros(1, dtype=torch.long), top_p=one, min_p=torch.zeros(1), rep_penalty=one)
+        args.update(kw)
+        out = process_logits(logits, seen, **args)
+        return (out > torch.finfo(out.dtype).min).sum().item()
+
+    assert kept() == 4
+    assert kept(top_k=torch.tensor([2])) == 2
+    assert kept(top_p=torch.tensor([0.5])) == 1  # softmax mass of the top token is 0.64
+    assert kept(min_p=torch.tensor([0.2])) == 2  # p2/p1 = e^-1 = 0.37 survives, e^-2 = 0.14 not
+    noise = gumbel_noise(torch.tensor([1, 2]), 0, 50_000)
+    assert abs(noise.mean().item() - 0.5772) < 0.03  # Gumbel(0, 1) mean is the Euler-Mascheroni constant
+
+
+def test_split_budget():
+    assert split_budget(8, [1, 1, 1]) == [3, 3, 2]
+    assert sum(split_budget(13, [0.2, 0.3, 0.5])) == 13

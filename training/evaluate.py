@@ -1,0 +1,80 @@
+"""Held-out evaluation: greedy accuracy, pass@k (unbiased estimator), maj@k, distinct correct
+solutions, each overall and by difficulty. Accuracy always comes from real generations.
+
+The generation backend is injected (anything with `generate(requests) -> completions`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import comb
+
+from synthloop.domains import Domain, Problem
+from synthloop.generators.base import GREEDY, Request, Sampler, sample_seed
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples of which c are correct (Chen et al. 2021): 1 - C(n-c,k)/C(n,k).
+
+    >>> pass_at_k(4, 0, 2), pass_at_k(4, 4, 2), round(pass_at_k(4, 1, 2), 4)
+    (0.0, 1.0, 0.5)
+    """
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+@dataclass
+class EvalConfig:
+    n_problems: int = 200
+    difficulties: tuple[int, ...] = (1, 2, 3, 4, 5)
+    seed: int = 10_000  # far from the training seeds: held-out problems never repeat per round
+    k: int = 4  # pass@k and maj@k from k samples per problem at the temperature below
+    n_samples: int = 4  # samples per problem drawn for pass@k (>= k)
+    temperature: float = 0.8
+    max_new_tokens: int = 96
+
+
+def heldout_problems(domain: Domain, cfg: EvalConfig) -> list[Problem]:
+    return domain.make_problems(cfg.n_problems, cfg.seed, list(cfg.difficulties))
+
+
+def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConfig) -> dict:
+    """All held-out metrics for the model behind `backend`."""
+    greedy = Sampler("eval-greedy", temperature=0.0, max_new_tokens=cfg.max_new_tokens)
+    hot = Sampler("eval-sample", temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
+    reqs = [Request(p.prompt, greedy, 0) for p in problems]
+    for p in problems:
+        reqs += [Request(p.prompt, hot, sample_seed("eval", p.id, j)) for j in range(cfg.n_samples)]
+    outs = backend.generate(reqs)
+    g_outs, s_outs = outs[: len(problems)], outs[len(problems) :]
+
+    by_diff: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for i, p in enumerate(problems):
+        g = domain.verify(p, g_outs[i].text)
+        samples = s_outs[i * cfg.n_samples : (i + 1) * cfg.n_samples]
+        verdicts = [domain.verify(p, s.text) for s in samples]
+        c = sum(v.correct for v in verdicts)
+        votes = Counter(v.extracted for v in verdicts if v.extracted is not None)
+        maj = votes.most_common(1)[0][0] if votes else None
+        distinct = len({s.text for s, v in zip(samples, verdicts) if v.correct})
+        row = by_diff[p.difficulty]
+        row["accuracy"].append(float(g.correct))
+        row["pass_at_k"].append(pass_at_k(cfg.n_samples, c, cfg.k))
+        row["maj_at_k"].append(float(maj == p.answer))
+        row["distinct_correct"].append(float(distinct))
+    metrics = {}
+    for key in ("accuracy", "pass_at_k", "maj_at_k", "distinct_correct"):
+        vals = [v for d in by_diff.values() for v in d[key]]
+        metrics[key] = sum(vals) / len(vals) if vals else 0.0
+    metrics["k"] = cfg.k
+    metrics["n_problems"] = len(problems)
+    metrics["by_difficulty"] = {
+        int(d): {key: sum(v) / len(v) for key, v in vals.items()} | {"n": len(vals["accuracy"])}
+        for d, vals in sorted(by_diff.items())
+    }
+    return metrics

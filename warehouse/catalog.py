@@ -1,0 +1,303 @@
+"""The catalog: one DuckDB file that says which dataset versions and models exist.
+
+Layout under SYNTHLOOP_HOME (default ./.synthloop):
+    catalog.duckdb                 datasets, models and rounds tables
+    data/<name>/v<N>/*.parquet     immutable dataset versions
+    models/<model-id>/             HF model folders
+    reports/                       HTML reports
+
+Publishing writes Parquet to a staging folder, renames it into place and inserts the catalog row
+in one transaction, all under a file lock: readers never see half a version, and a crash leaves
+only staging leftovers that the next writer removes. DuckDB allows one process per database file,
+so every connection here is short-lived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
+
+from .schema import to_table
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MODEL_ID_RE = NAME_RE
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS datasets (
+    name VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    round INTEGER,
+    model_id VARCHAR,
+    parent_version INTEGER,
+    config_hash VARCHAR,
+    config JSON,
+    code_version VARCHAR,
+    rows BIGINT,
+    kept BIGINT,
+    path VARCHAR NOT NULL,
+    metrics JSON,
+    created_at TIMESTAMP,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS models (
+    model_id VARCHAR PRIMARY KEY,
+    round INTEGER,
+    parent VARCHAR,
+    path VARCHAR NOT NULL,
+    dataset VARCHAR,
+    dataset_version INTEGER,
+    status VARCHAR,            -- bootstrap | promoted | rejected
+    reason VARCHAR,
+    metrics JSON,
+    created_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS rounds (
+    run VARCHAR NOT NULL,      -- the dataset name the loop writes
+    round INTEGER NOT NULL,
+    dataset_version INTEGER,
+    model_in VARCHAR,
+    model_out VARCHAR,
+    promoted BOOLEAN,
+    reason VARCHAR,
+    metrics JSON,
+    finished_at TIMESTAMP,
+    PRIMARY KEY (run, round)
+);
+"""
+
+
+class CatalogError(Exception):
+    """A user-facing catalog problem (unknown version, bad name, busy catalog)."""
+
+
+def check_name(name: str, what: str = "dataset name") -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise CatalogError(
+            f"invalid {what} {name!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
+    return name
+
+
+def home_dir(home: str | os.PathLike | None = None) -> Path:
+    return Path(home or os.environ.get("SYNTHLOOP_HOME", ".synthloop")).resolve()
+
+
+def _now():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Catalog:
+    def __init__(self, home: str | os.PathLike | None = None, lock_timeout: float = 600.0):
+        self.home = home_dir(home)
+        self.db_path = self.home / "catalog.duckdb"
+        self.lock = FileLock(str(self.home / "catalog.lock"))
+        self.lock_timeout = lock_timeout
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self.write() as con:
+            con.execute(_DDL)
+
+    # -- connections -------------------------------------------------------------------------
+    @contextmanager
+    def write(self):
+        """A read-write connection held under the cross-process lock."""
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            print(f"synthloop: another process is writing the catalog at {self.home}; waiting...", flush=True)
+            try:
+                self.lock.acquire(timeout=self.lock_timeout)
+            except Timeout:
+                raise CatalogError(
+                    f"the catalog at {self.home} stayed locked for {self.lock_timeout:.0f}s "
+                    "(another round is publishing); try again later"
+                ) from None
+        try:
+            con = duckdb.connect(str(self.db_path))
+            try:
+                yield con
+            finally:
+                con.close()
+        finally:
+            self.lock.release()
+
+    @contextmanager
+    def read(self):
+        """A read-only connection; retries briefly while a writer holds the file."""
+        for attempt in range(100):
+            try:
+                con = duckdb.connect(str(self.db_path), read_only=True)
+                break
+            except duckdb.IOException:
+                time.sleep(0.1 * min(attempt + 1, 10))
+        else:
+            raise CatalogError(f"the catalog at {self.db_path} is busy; try again in a moment")
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def query(self, sql: str, params: list | None = None) -> list[dict]:
+        with self.read() as con:
+            cur = con.execute(sql, params or [])
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    # -- datasets ----------------------------------------------------------------------------
+    def _cleanup(self, con, name: str) -> None:
+        """Remove what a crashed publish left: staging folders and versions with no catalog row."""
+        root = self.home / "data" / name
+        if not root.exists():
+            return
+        known = {r[0] for r in con.execute("SELECT path FROM datasets WHERE name = ?", [name]).fetchall()}
+        for p in root.iterdir():
+            stale_stage = p.name.startswith(".staging-") and not _pid_alive(p.name)
+            orphan = p.name.startswith("v") and str(p) not in known
+            if stale_stage or orphan:
+                shutil.rmtree(p, ignore_errors=True)
+
+    def publish(
+        self,
+        name: str,
+        rows: list[dict] | pa.Table,
+        *,
+        round: int | None = None,
+        model_id: str | None = None,
+        config: dict | None = None,
+        config_hash: str | None = None,
+        code_version: str | None = None,
+        metrics: dict | None = None,
+        parent_version: int | None = None,
+        _crash_before_commit: bool = False,
+    ) -> int:
+        """Publish an immutable new version of `name`; returns its number."""
+        check_name(name)
+        table = rows if isinstance(rows, pa.Table) else to_table(rows)
+        root = self.home / "data" / name
+        stage = root / f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        stage.mkdir(parents=True)
+        try:
+            pq.write_table(table, stage / "part-00000.parquet", compression="zstd")
+            with self.write() as con:
+                self._cleanup(con, name)
+                (latest,) = con.execute("SELECT max(version) FROM datasets WHERE name = ?", [name]).fetchone()
+                version = (latest or 0) + 1
+                final = root / f"v{version}"
+                stage.rename(final)
+                try:
+                    if _crash_before_commit:  # tests: a crash between the rename and the commit
+                        raise RuntimeError("simulated crash during publish")
+                    kept = int(pa.compute.sum(table["kept"]).as_py() or 0) if table.num_rows else 0
+                    con.execute(
+                        "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            name, version, round, model_id,
+                            parent_version if parent_version is not None else latest,
+                            config_hash, json.dumps(config or {}, default=str), code_version,
+                            table.num_rows, kept, str(final), json.dumps(metrics or {}, default=str), _now(),
+                        ],
+                    )
+                except BaseException:
+                    shutil.rmtree(final, ignore_errors=True)
+                    raise
+            return version
+        finally:
+            if stage.exists():
+                shutil.rmtree(stage, ignore_errors=True)
+
+    def resolve(self, ref: str) -> dict:
+        """`NAME`, `NAME@latest` or `NAME@N` → that version's catalog row."""
+        name, _, v = ref.partition("@")
+        check_name(name)
+        if v in ("", "latest"):
+            rows = self.query("SELECT * FROM datasets WHERE name = ? ORDER BY version DESC LIMIT 1", [name])
+        elif v.lstrip("v").isdigit():
+            rows = self.query("SELECT * FROM datasets WHERE name = ? AND version = ?", [name, int(v.lstrip("v"))])
+        else:
+            raise CatalogError(f"invalid version {v!r} in {ref!r}: use NAME, NAME@latest or NAME@<number>")
+        if not rows:
+            known = self.query("SELECT version FROM datasets WHERE name = ? ORDER BY version", [name])
+            have = ", ".join(str(r["version"]) for r in known) or "none"
+            raise CatalogError(f"no dataset version {ref!r} in {self.home} (versions of {name!r}: {have})")
+        row = rows[0]
+        for key in ("config", "metrics"):
+            row[key] = json.loads(row[key]) if row[key] else {}
+        return row
+
+    def read_table(self, ref: str, columns: list[str] | None = None, kept_only: bool = False) -> pa.Table:
+        info = self.resolve(ref)
+        try:
+            table = pq.read_table(info["path"], columns=columns)
+        except (OSError, pa.ArrowException) as e:
+            raise CatalogError(f"cannot read {ref} at {info['path']}: {e}") from None
+        if kept_only:
+            table = table.filter(table["kept"])
+        return table
+
+    def versions(self, name: str | None = None) -> list[dict]:
+        if name is None:
+            return self.query("SELECT * FROM datasets ORDER BY name, version")
+        return self.query("SELECT * FROM datasets WHERE name = ? ORDER BY version", [check_name(name)])
+
+    # -- models ------------------------------------------------------------------------------
+    def register_model(self, model_id: str, path: Path, *, round: int, parent: str | None, status: str,
+                       dataset: str | None = None, dataset_version: int | None = None,
+                       reason: str | None = None, metrics: dict | None = None) -> None:
+        check_name(model_id, "model id")
+        with self.write() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [model_id, round, parent, str(path), dataset, dataset_version, status, reason,
+                 json.dumps(metrics or {}, default=str), _now()],
+            )
+
+    def model(self, model_id: str) -> dict | None:
+        rows = self.query("SELECT * FROM models WHERE model_id = ?", [model_id])
+        if not rows:
+            return None
+        rows[0]["metrics"] = json.loads(rows[0]["metrics"] or "{}")
+        return rows[0]
+
+    # -- rounds ------------------------------------------------------------------------------
+    def finish_round(self, run: str, round: int, *, dataset_version: int | None, model_in: str | None,
+                     model_out: str, promoted: bool, reason: str, metrics: dict) -> None:
+        with self.write() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run, round, dataset_version, model_in, model_out, promoted, reason,
+                 json.dumps(metrics, default=str), _now()],
+            )
+
+    def rounds(self, run: str) -> list[dict]:
+        rows = self.query("SELECT * FROM rounds WHERE run = ? ORDER BY round", [run])
+        for r in rows:
+            r["metrics"] = json.loads(r["metrics"] or "{}")
+        return rows
+
+
+def _pid_alive(stage_name: str) -> bool:
+    """Whether the process that made `.staging-<pid>-<id>` still runs (then it is not stale)."""
+    try:
+        pid = int(stage_name.split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
