@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -23,6 +25,7 @@ class Sampler:
     repetition_penalty: float = 1.0
     max_new_tokens: int = 96
     prompt_variant: str = "plain"  # how the problem is phrased; see generators.prompts
+    seed: int = 0  # mixed into every request seed when non-zero: same settings, fresh draws
 
     def __post_init__(self):
         if self.temperature < 0:
@@ -33,6 +36,9 @@ class Sampler:
             raise ValueError(f"sampler {self.name}: min_p must be in [0, 1), got {self.min_p}")
         if self.top_k < 0 or self.max_new_tokens < 1 or self.repetition_penalty <= 0:
             raise ValueError(f"sampler {self.name}: top_k >= 0, max_new_tokens >= 1, repetition_penalty > 0")
+        from .prompts import check_variant
+
+        check_variant(self.prompt_variant)
 
     @property
     def settings(self) -> dict:
@@ -60,6 +66,20 @@ class Completion:
     mean_logprob: float  # mean log-probability of the generated tokens under the model (T=1)
     finish_reason: str  # "stop" (end of sequence) or "length" (max_new_tokens reached)
     meta: dict = field(default_factory=dict)
+
+
+def completion_from_tokens(tokenizer, token_ids: Sequence[int], logprob_sum: float) -> Completion:
+    """The record both backends return for one sample: text, token count, mean log-prob, finish.
+
+    `token_ids` are the generated tokens, the end-of-sequence token included when produced; the text
+    leaves it (and any special token) out, so both backends decode the same ids to the same text.
+    """
+    ids = list(token_ids)
+    n = len(ids)
+    stopped = n > 0 and ids[-1] == tokenizer.eos_token_id
+    text = tokenizer.decode(ids[:-1] if stopped else ids, skip_special_tokens=True)
+    mean_lp = logprob_sum / n if n else 0.0
+    return Completion(text, n, mean_lp if math.isfinite(mean_lp) else -1e9, "stop" if stopped else "length")
 
 
 def sample_seed(*parts) -> int:

@@ -8,12 +8,11 @@ on its own seed, never on which other requests share its batch.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
 
-from .base import Completion, Request
+from .base import Completion, Request, completion_from_tokens
 
 _MASK64 = (1 << 64) - 1
 
@@ -169,14 +168,5 @@ class HFBackend:
 
         toks = torch.stack(new_tokens, 1).tolist()
         lps = torch.stack(logps, 1).tolist()
-        result = []
-        for b in range(B):
-            n = int(n_gen[b])
-            seq = toks[b][:n]
-            stopped = bool(seq) and seq[-1] == eos
-            text = tok.decode(seq[:-1] if stopped else seq, skip_special_tokens=True)
-            mean_lp = sum(lps[b][:n]) / n if n else 0.0
-            result.append(
-                Completion(text, n, mean_lp if math.isfinite(mean_lp) else -1e9, "stop" if stopped else "length")
-            )
-        return result
+        ns = n_gen.tolist()
+        return [completion_from_tokens(tok, toks[b][: ns[b]], sum(lps[b][: ns[b]])) for b in range(B)]

@@ -1,4 +1,9 @@
-"""A portfolio: several samplers, each with a share of the sampling budget."""
+"""A portfolio: several samplers, each with a share of the sampling budget.
+
+`generate_rows` turns problems into requests (prompt variant applied, one seed per sample), runs
+them through any backend in one call, and records every sample as a row. With per-problem
+`budgets` (from `allocate.plan_round`) samplers are dealt across the whole round by share.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +12,17 @@ from dataclasses import dataclass
 
 from synthloop.domains import Problem
 
+from .allocate import deal, sampler_counts, split_budget
 from .base import Request, Sampler, sample_seed
+from .prompts import render
+
+__all__ = ["PortfolioEntry", "generate_rows", "split_budget"]
 
 
 @dataclass(frozen=True)
 class PortfolioEntry:
     sampler: Sampler
     share: float
-
-
-def split_budget(k: int, shares: Sequence[float]) -> list[int]:
-    """Split k samples among samplers by share (largest remainder, ties to the earlier sampler).
-
-    >>> split_budget(8, [1, 1, 1])
-    [3, 3, 2]
-    >>> split_budget(8, [0.5, 0.25, 0.25])
-    [4, 2, 2]
-    """
-    total = sum(shares)
-    if k < 0 or total <= 0 or any(s < 0 for s in shares):
-        raise ValueError("split_budget needs k >= 0 and non-negative shares with a positive sum")
-    exact = [k * s / total for s in shares]
-    counts = [int(e) for e in exact]
-    by_remainder = sorted(range(len(shares)), key=lambda i: (-(exact[i] - counts[i]), i))
-    for i in by_remainder[: k - sum(counts)]:
-        counts[i] += 1
-    return counts
 
 
 def generate_rows(
@@ -46,18 +36,29 @@ def generate_rows(
     model_id: str,
     config_hash: str,
     progress: Callable[[int], None] | None = None,
+    budgets: Sequence[int] | None = None,
 ) -> list[dict]:
-    """K samples per problem split across the portfolio, each seeded and recorded as a row."""
-    counts = split_budget(k, [e.share for e in portfolio])
+    """Samples per problem (k each, or `budgets[i]` for problem i) from the portfolio, as rows.
+
+    Without budgets each problem splits its k samples by share, in portfolio order. A sample's
+    seed depends on (seed, round, problem, sampler, index) only, so reruns reproduce it.
+    """
+    shares = [e.share for e in portfolio]
+    if budgets is None:
+        counts = split_budget(k, shares)
+        slots = [[i for i, n in enumerate(counts) for _ in range(n)] for _ in problems]
+    else:
+        if len(budgets) != len(problems):
+            raise ValueError(f"{len(budgets)} budgets for {len(problems)} problems")
+        slots = deal(budgets, sampler_counts(sum(budgets), shares))
     requests, meta = [], []
-    for p in problems:
-        j = 0
-        for entry, n in zip(portfolio, counts):
-            for _ in range(n):
-                s = sample_seed(seed, round, p.id, entry.sampler.name, j)
-                requests.append(Request(p.prompt, entry.sampler, s))
-                meta.append((p, entry.sampler, s, j))
-                j += 1
+    for p, picks in zip(problems, slots):
+        for j, i in enumerate(picks):
+            sampler = portfolio[i].sampler
+            extra = (sampler.seed,) if sampler.seed else ()  # seed 0 keeps the seeds of old rows
+            s = sample_seed(seed, round, p.id, sampler.name, j, *extra)
+            requests.append(Request(render(p.prompt, sampler.prompt_variant), sampler, s))
+            meta.append((p, sampler, s, j))
     completions = backend.generate(requests, progress=progress)
     rows = []
     for (p, sampler, s, j), c in zip(meta, completions):
