@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synthloop.domains import DOMAINS
 from synthloop.filters.dedup import DedupConfig
@@ -55,7 +56,15 @@ class SamplerSpec(_Strict):
     min_p: float = Field(0.0, ge=0, lt=1)
     repetition_penalty: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(96, ge=1)
-    prompt_variant: str = "plain"
+    prompt_variant: str = "plain"  # a name in generators/prompts.py or a template with {prompt}
+    seed: int = 0  # non-zero: fresh draws for the same settings
+
+    @field_validator("prompt_variant")
+    @classmethod
+    def _variant(cls, v: str) -> str:
+        from synthloop.generators.prompts import check_variant
+
+        return check_variant(v)
 
     def sampler(self) -> Sampler:
         return Sampler(**self.model_dump(exclude={"share"}))
@@ -81,6 +90,37 @@ class GenerationSpec(_Strict):
         SamplerSpec(name="warm", temperature=0.8, top_p=0.95),
         SamplerSpec(name="hot", temperature=1.1, min_p=0.05),
     ]
+    # -- adaptive allocation and backend (issue 4; see generators/allocate.py) --
+    backend: Literal["transformers", "vllm"] = "transformers"  # vllm: GPU, `pip install -e ".[gpu]"`
+    # From round 2 on: shift sampler shares toward the best kept-per-token yield of the last round
+    # and give problems samples by last round's pass rates; the round's total stays problems x K.
+    adaptive: bool = True
+    min_share: float = Field(0.1, gt=0, le=1)  # every sampler keeps at least this share (exploration)
+    min_samples_per_problem: int | None = Field(None, ge=1)  # problems always solved; None: K // 4, >= 1
+    max_samples_per_problem: int | None = Field(None, ge=1)  # cap for problems never solved; None: 2 K
+
+    @field_validator("backend")
+    @classmethod
+    def _backend_here(cls, v: str) -> str:
+        if v == "vllm":  # fail at load time with one line, not inside the round
+            from synthloop.generators.vllm import check_available
+
+            check_available()
+        return v
+
+    @model_validator(mode="after")
+    def _budgets(self):
+        n, k = len(self.samplers), self.samples_per_problem
+        if n and self.min_share * n > 1 + 1e-9:
+            raise ValueError(f"min_share {self.min_share} x {n} samplers exceeds 1: use at most {1 / n:.3f}")
+        if not self.sample_range()[0] <= k <= self.sample_range()[1]:
+            raise ValueError("need min_samples_per_problem <= samples_per_problem <= max_samples_per_problem")
+        return self
+
+    def sample_range(self) -> tuple[int, int]:
+        """(fewest, most) samples a problem can get in an adaptive round."""
+        k = self.samples_per_problem
+        return self.min_samples_per_problem or max(1, k // 4), self.max_samples_per_problem or 2 * k
 
 
 class FinetuneSpec(_Strict):

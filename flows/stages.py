@@ -22,6 +22,7 @@ from synthloop.filters.dedup import dedup_rows
 from synthloop.filters.diversity import score_rows
 from synthloop.filters.verify import verify_rows
 from synthloop.generators.hf import HFBackend
+from synthloop.generators.allocate import RoundPlan, plan_round
 from synthloop.generators.portfolio import PortfolioEntry, generate_rows
 from synthloop.training import model as model_lib
 from synthloop.training.evaluate import evaluate, heldout_problems
@@ -179,17 +180,59 @@ def incumbent(cat: Catalog, run: str) -> dict:
 
 
 def make_rows(cat: Catalog, cfg: LoopConfig, round: int, model: dict) -> list[dict]:
-    """Generate K samples per problem with the portfolio: raw rows, not yet verified."""
+    """Generate the round's samples with the portfolio: raw rows, not yet verified.
+
+    The split (sampler shares, samples per problem) is `generation_plan`'s; the total is always
+    problems x K.
+    """
     problems = sample_problems(cfg, round)
-    backend = HFBackend.from_path(model["path"], batch_size=cfg.generation.batch_size)
-    portfolio = [PortfolioEntry(s.sampler(), s.share) for s in cfg.generation.samplers]
-    total = len(problems) * cfg.generation.samples_per_problem
-    with _bar(total, f"round {round}: generate") as bar:
-        rows = generate_rows(
-            backend, problems, portfolio, cfg.generation.samples_per_problem, round=round,
-            seed=cfg.seed, model_id=model["model_id"], config_hash=cfg.config_hash(), progress=bar.update,
-        )
+    plan = generation_plan(cat, cfg, round, problems)
+    backend = make_backend(cfg, model["path"])
+    try:
+        with _bar(plan.record["samples"], f"round {round}: generate") as bar:
+            rows = generate_rows(
+                backend, problems, plan.portfolio, cfg.generation.samples_per_problem, round=round,
+                seed=cfg.seed, model_id=model["model_id"], config_hash=cfg.config_hash(),
+                progress=bar.update, budgets=plan.budgets,
+            )
+    finally:
+        if hasattr(backend, "close"):  # vLLM holds GPU memory that fine-tuning needs next
+            backend.close()
     return rows
+
+
+def make_backend(cfg: LoopConfig, path):
+    """The generation backend the config names, over the model folder at `path`."""
+    if cfg.generation.backend == "vllm":
+        from synthloop.generators.vllm import VLLMBackend
+
+        return VLLMBackend.from_path(path, seed=cfg.seed)
+    return HFBackend.from_path(path, batch_size=cfg.generation.batch_size)
+
+
+def generation_plan(cat: Catalog, cfg: LoopConfig, round: int, problems: list[Problem]) -> RoundPlan:
+    """Sampler shares and samples per problem for `round`, adapted to the previous round's rows.
+
+    Deterministic from the catalog, so `filter_rows` recomputes it to record it in the metrics.
+    """
+    gen = cfg.generation
+    portfolio = [PortfolioEntry(s.sampler(), s.share) for s in gen.samplers]
+    if not gen.adaptive:
+        return RoundPlan(portfolio, None, {
+            "adaptive": False, "samples": len(problems) * gen.samples_per_problem,
+            "shares": {e.sampler.name: e.share for e in portfolio}, "reason": "generation.adaptive is off",
+        })
+    last = round_version(cat, cfg.name, round - 1)
+    rows = None
+    if last is not None:
+        cols = ["sampler", "correct", "kept", "n_tokens", "domain", "difficulty", "prompt"]
+        rows = cat.read_table(f"{cfg.name}@{last['version']}", columns=cols).to_pylist()
+    k_min, k_max = gen.sample_range()
+    plan = plan_round(problems, portfolio, gen.samples_per_problem, rows,
+                      min_share=gen.min_share, k_min=k_min, k_max=k_max)
+    if last is not None:
+        plan.record["from"] = {"round": round - 1, "version": last["version"]}
+    return plan
 
 
 def filter_rows(cat: Catalog, cfg: LoopConfig, round: int, rows: list[dict]) -> dict:
@@ -198,7 +241,9 @@ def filter_rows(cat: Catalog, cfg: LoopConfig, round: int, rows: list[dict]) -> 
     drops = verify_rows(rows, domains_of(cfg), problems, cfg.verify)
     prior = prior_signatures(cat, cfg.name, before_round=round)
     drops.update(dedup_rows(rows, cfg.dedup, prior))
-    return score_rows(rows)
+    metrics = score_rows(rows)
+    metrics["allocation"] = generation_plan(cat, cfg, round, list(problems.values())).record
+    return metrics
 
 
 def prior_signatures(cat: Catalog, name: str, before_round: int):
