@@ -1,9 +1,21 @@
-"""MinHash near-dedup with datasketch: within the round and against every earlier round's kept rows.
+"""MinHash near-dedup: within the round and against every earlier round's kept rows.
 
-Texts are shingled into character n-grams; LSH (bands and rows chosen from the threshold, as
-datasketch does) proposes candidates and the signatures' Jaccard estimate confirms them. Each
-dropped row records the row it duplicates (`dup_of`) and its cluster (the first row of the group).
-Earlier rounds enter as stored signatures (a `minhash` column in the warehouse), never re-hashed.
+Texts are shingled into character (byte) or word n-grams and hashed into datasketch-compatible
+`affine32` signatures (`filters/minhash.py`). LSH uses the bands and rows datasketch's
+`MinHashLSH` picks for the threshold; a candidate is confirmed when the signatures' Jaccard
+estimate reaches the threshold.
+
+The decision is greedy keep-first, as a user of `MinHashLSH` would write it (query, then insert if
+nothing matched): rows are taken in order; a row is dropped when a *kept* row (an earlier round's,
+or an earlier one of this round) shares a band with it and is estimated at or above the threshold.
+Its `dup_of` is the best such kept row (highest estimate, then the earliest) and its `cluster_id`
+is that row: a cluster is one kept row and the rows dropped onto it. We do not merge clusters
+transitively (union-find over all similar pairs): chains A~B~C would then drop C although it is
+not similar to anything kept. `dedup_duckdb.py` makes the same decisions out of core.
+
+Earlier rounds enter as stored signatures (the warehouse's `minhash` column), never re-hashed.
+The index is rebuilt from them each round; `lsh_index` gives the same index as a datasketch
+`MinHashLSH` for interactive queries.
 """
 
 from __future__ import annotations
@@ -12,39 +24,126 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHashLSH
+
+from .minhash import band_keys, lsh_params, minhash_signatures, shingles  # noqa: F401 (re-export)
+
+SCHEME = "affine32"  # datasketch 2.0's default permutation scheme (uint32 hash values)
 
 
 @dataclass
 class DedupConfig:
     threshold: float = 0.85  # estimated Jaccard at or above this is a near-duplicate
-    num_perm: int = 128
-    ngram: int = 5  # character shingle size
+    num_perm: int = 128  # signature length; 128 gives a Jaccard estimate within ~±0.03 near 0.85
+    ngram: int = 5  # shingle size (characters, or words when shingle="word")
+    shingle: str = "char"  # char: byte n-grams of the UTF-8 text; word: whitespace-separated words
     seed: int = 1  # MinHash permutation seed; recorded so signatures stay comparable across rounds
+    # Base hash of a shingle's bytes. xxh32 is compiled and batched; sha1 is datasketch's default
+    # (`MinHash()` with no hashfunc), ~30x slower here: use it only to mix with such signatures.
+    hashfunc: str = "xxh32"
 
+    def __post_init__(self):
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"dedup.threshold must be in (0, 1], got {self.threshold}")
+        if self.num_perm < 2:
+            raise ValueError(f"dedup.num_perm must be at least 2, got {self.num_perm}")
+        if self.ngram < 1:
+            raise ValueError(f"dedup.ngram must be at least 1, got {self.ngram}")
+        if self.shingle not in ("char", "word"):
+            raise ValueError(f"dedup.shingle must be 'char' or 'word', got {self.shingle!r}")
+        if self.hashfunc not in ("xxh32", "sha1"):
+            raise ValueError(f"dedup.hashfunc must be 'xxh32' or 'sha1', got {self.hashfunc!r}")
 
-SCHEME = "affine32"  # datasketch 2.0's default permutation scheme (uint32 hash values)
-
-
-def shingles(text: str, n: int) -> list[bytes]:
-    """Character n-grams (the whole text when shorter than n)."""
-    b = text.encode("utf-8", "surrogatepass")
-    if len(b) <= n:
-        return [b]
-    return [b[i : i + n] for i in range(len(b) - n + 1)]
+    @property
+    def bands(self) -> tuple[int, int]:
+        """(b, r): LSH bands and rows per band, as datasketch's MinHashLSH chooses them."""
+        return lsh_params(self.threshold, self.num_perm)
 
 
 def signatures(texts: list[str], cfg: DedupConfig) -> np.ndarray:
-    """(N, num_perm) uint32 MinHash signatures, the same as datasketch's `MinHash.update` gives."""
-    mhs = MinHash.bulk(
-        [shingles(t, cfg.ngram) for t in texts], num_perm=cfg.num_perm, seed=cfg.seed, scheme=SCHEME
-    )
-    return np.array([m.hashvalues for m in mhs], dtype=np.uint32).reshape(len(texts), cfg.num_perm)
+    """(N, num_perm) uint32 MinHash signatures: datasketch's `MinHash(num_perm, seed)` (with
+    `hashfunc=xxhash.xxh32_intdigest` unless cfg.hashfunc is "sha1") updated with
+    `shingles(text, cfg.ngram, cfg.shingle)` holds the same values."""
+    return minhash_signatures(texts, cfg.num_perm, cfg.seed, cfg.ngram, cfg.shingle, cfg.hashfunc)
 
 
-def _lean(sig: np.ndarray, seed: int) -> LeanMinHash:
+def lean(sig: np.ndarray, seed: int) -> LeanMinHash:
+    """A datasketch LeanMinHash over our hash values (for `MinHashLSH` and `.jaccard`)."""
     return LeanMinHash(seed=seed, hashvalues=sig, scheme=SCHEME)
+
+
+def lsh_index(row_ids: list[str], sigs: np.ndarray, cfg: DedupConfig) -> MinHashLSH:
+    """A datasketch MinHashLSH holding these signatures: the same index `dedup_signatures` uses."""
+    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
+    with lsh.insertion_session() as session:
+        for rid, sig in zip(row_ids, sigs):
+            session.insert(rid, lean(sig, cfg.seed))
+    return lsh
+
+
+def bucket_ids(sigs: np.ndarray, cfg: DedupConfig) -> np.ndarray:
+    """(N, b) int64: for each band, a dense id of the band's values, distinct across bands."""
+    b, r = cfg.bands
+    keys = band_keys(np.ascontiguousarray(sigs), b, r)
+    out = np.empty(keys.shape, np.int64)
+    offset = 0
+    for k in range(b):
+        uniq, inv = np.unique(keys[:, k], return_inverse=True)
+        out[:, k] = inv + offset
+        offset += len(uniq)
+    return out
+
+
+@nb.njit(cache=True)
+def _greedy(sigs, buckets, n_prior, threshold):
+    n, nb_ = buckets.shape
+    perms = sigs.shape[1]
+    head = np.full(buckets.max() + 1 if n else 1, -1, np.int64)  # bucket -> last kept entry
+    nxt = np.empty(n * nb_, np.int64)  # entry -> previous kept entry of its bucket
+    seen = np.full(n, -1, np.int64)  # last query that compared this row: verify each pair once
+    dup_of = np.full(n, -1, np.int64)
+    for i in range(n):
+        best, best_j = -1, -1.0
+        if i >= n_prior:  # earlier rounds' rows are kept as they are
+            for k in range(nb_):
+                e = head[buckets[i, k]]
+                while e != -1:
+                    j = e // nb_
+                    if seen[j] != i:
+                        seen[j] = i
+                        eq = 0
+                        for p in range(perms):
+                            eq += sigs[i, p] == sigs[j, p]
+                        jac = eq / perms
+                        if jac >= threshold and (jac > best_j or (jac == best_j and j < best)):
+                            best, best_j = j, jac
+                    e = nxt[e]
+        dup_of[i] = best
+        if best == -1:
+            for k in range(nb_):
+                e = i * nb_ + k
+                nxt[e] = head[buckets[i, k]]
+                head[buckets[i, k]] = e
+    return dup_of
+
+
+def dedup_signatures(sigs: np.ndarray, cfg: DedupConfig, n_prior: int = 0) -> np.ndarray:
+    """Greedy keep-first over `sigs` in order; the first `n_prior` rows are kept as they are.
+
+    Returns `dup_of` (N,) int64: -1 for a kept row, else the index of the kept row it duplicates.
+    """
+    if len(sigs) == 0:
+        return np.zeros(0, np.int64)
+    if sigs.shape[1] != cfg.num_perm:
+        raise ValueError(f"signatures have {sigs.shape[1]} values, the config says num_perm={cfg.num_perm}")
+    return _greedy(np.ascontiguousarray(sigs, np.uint32), bucket_ids(sigs, cfg), n_prior, cfg.threshold)
+
+
+def dedup_texts(texts: list[str], cfg: DedupConfig) -> np.ndarray:
+    """Keep-mask (N,) bool of `texts`: False for a near-duplicate of an earlier kept text."""
+    return dedup_signatures(signatures(texts, cfg), cfg) == -1
 
 
 def dedup_rows(
@@ -58,29 +157,28 @@ def dedup_rows(
     Only rows still kept are hashed and compared. Sets `minhash`, `dup_of`, `cluster_id`, and drops
     duplicates with reason `near_duplicate`. Returns the drop count.
     """
-    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
-    sigs_by_id: dict[str, np.ndarray] = {}
-    cluster: dict[str, str] = {}
+    prior_ids: list[str] = []
+    prior_sigs: list[np.ndarray] = []
+    seen: set[str] = set()
     for rid, sig in prior:
-        sig = np.asarray(sig, dtype=np.uint32)
-        if rid not in sigs_by_id:
-            lsh.insert(rid, _lean(sig, cfg.seed))
-            sigs_by_id[rid], cluster[rid] = sig, rid
+        if rid not in seen:
+            seen.add(rid)
+            prior_ids.append(rid)
+            prior_sigs.append(np.asarray(sig, dtype=np.uint32))
     live = [r for r in rows if r["kept"]]
-    sigs = signatures([text_of(r) for r in live], cfg) if live else np.zeros((0, cfg.num_perm), np.uint32)
+    sigs = signatures([text_of(r) for r in live], cfg)
+    if prior_sigs:
+        sigs_all = np.vstack([np.stack(prior_sigs), sigs])
+    else:
+        sigs_all = sigs
+    dup = dedup_signatures(sigs_all, cfg, n_prior=len(prior_ids))[len(prior_ids) :]
+    ids = prior_ids + [r["row_id"] for r in live]
     drops: Counter = Counter()
-    for row, sig in zip(live, sigs):
-        best, best_j = None, 0.0
-        for cand in lsh.query(_lean(sig, cfg.seed)):
-            j = float(np.mean(sigs_by_id[cand] == sig))
-            if j >= cfg.threshold and j > best_j:
-                best, best_j = cand, j
+    for row, sig, d in zip(live, sigs, dup):
         row["minhash"] = sig.tolist()
-        if best is None:
-            lsh.insert(row["row_id"], _lean(sig, cfg.seed))
-            sigs_by_id[row["row_id"]], cluster[row["row_id"]] = sig, row["row_id"]
+        if d == -1:
             row["cluster_id"], row["dup_of"] = row["row_id"], None
         else:
-            row.update(kept=False, drop_reason="near_duplicate", dup_of=best, cluster_id=cluster[best])
+            row.update(kept=False, drop_reason="near_duplicate", dup_of=ids[d], cluster_id=ids[d])
             drops["near_duplicate"] += 1
     return drops
