@@ -1,0 +1,257 @@
+"""Final-answer checkers for a user's own problems, and calculator-annotation step checks.
+
+A checker reads the final answer out of a completion and compares it with the reference:
+- `exact`: the last non-empty line, stripped, equals the reference string;
+- `numeric`: the last number in the text is within `tolerance` of the reference number;
+- `pattern`: the answer after a marker (`####`, `A:`, `\\boxed{}`, or any regex with one group),
+  compared as numbers when both parse, else as strings;
+- `math`: mathematical equivalence by `math-verify` (the checker TRL's accuracy reward uses).
+
+>>> c = Checker("pattern", pattern="####")
+>>> c.check("42", "so 6*7 = 42\\n#### 42.0")
+(True, '42.0')
+>>> Checker("numeric", tolerance=0.01).check("3.14", "pi is about 3.141")
+(True, '3.141')
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import math
+import operator
+import re
+from dataclasses import dataclass
+
+CHECKERS = ("exact", "numeric", "pattern", "math")
+PATTERNS = {
+    "####": r"####\s*([^\n]*)",
+    "A:": r"(?:^|\n)\s*A:\s*([^\n]*)",
+    "boxed": r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}",
+}
+_NUM = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+MAX_TEXT = 100_000  # longer completions are checked on their last MAX_TEXT characters
+
+
+def to_number(text: str | None) -> float | None:
+    """A number written the way people write them (`1,200`, `$5`, `3.50.`, `-2`), or None.
+
+    >>> to_number("$1,200.50"), to_number("12 apples"), to_number("x")
+    (1200.5, None, None)
+    """
+    if text is None:
+        return None
+    t = text.strip().rstrip(".").replace("$", "").strip()
+    t = _THOUSANDS.sub("", t)
+    if not re.fullmatch(r"-?\d+(?:\.\d+)?|-?\.\d+", t):
+        return None
+    return float(t)
+
+
+def last_number(text: str) -> str | None:
+    found = _NUM.findall(text[-MAX_TEXT:])
+    return found[-1] if found else None
+
+
+@dataclass(frozen=True)
+class Checker:
+    """One way to read and compare final answers; `check(reference, completion)` never raises."""
+
+    kind: str = "numeric"
+    tolerance: float = 1e-6  # numeric: |got - want| <= tolerance * max(1, |want|)
+    pattern: str = "####"  # pattern: a key of PATTERNS or a regex whose group 1 is the answer
+
+    def __post_init__(self):
+        if self.kind not in CHECKERS:
+            raise ValueError(f"checker must be one of {', '.join(CHECKERS)}, got {self.kind!r}")
+        if self.tolerance < 0:
+            raise ValueError("tolerance must be >= 0")
+        try:
+            rx = re.compile(PATTERNS.get(self.pattern, self.pattern))
+        except re.error as e:
+            raise ValueError(f"pattern {self.pattern!r} is not a valid regex: {e}") from None
+        if rx.groups < 1:
+            raise ValueError(f"pattern {self.pattern!r} needs one (group) around the answer")
+        object.__setattr__(self, "_rx", rx)
+
+    def extract(self, text: str) -> str | None:
+        """The final answer in `text` as this checker reads it, or None. Never raises."""
+        if not isinstance(text, str):
+            return None
+        text = text[-MAX_TEXT:]
+        if self.kind == "exact":
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            return lines[-1] if lines else None
+        if self.kind == "numeric":
+            return last_number(text)
+        if self.kind == "pattern":
+            found = self._rx.findall(text)
+            if not found:
+                return None
+            last = found[-1] if isinstance(found[-1], str) else found[-1][0]
+            return last.strip() or None
+        return text.strip() or None
+
+    def reference(self, answer: str) -> str | None:
+        """The reference answer from a file's answer cell: with the `pattern` checker a worked
+        solution that ends in the marker (GSM8K's `... #### 18`) gives what follows the marker."""
+        if self.kind == "pattern" and self._rx.search(answer):
+            return self.extract(answer)
+        return answer.strip() or None
+
+    def parses(self, answer: str) -> bool:
+        """Can this checker compare against `answer` at all? (Bad rows fail this.)"""
+        if self.kind == "numeric":
+            return to_number(answer) is not None
+        if self.kind == "math":
+            return bool(_math_parse(answer))
+        return bool(answer.strip())
+
+    def check(self, reference: str, completion: str) -> tuple[bool, str | None]:
+        """(is the completion's final answer right, the answer it gives)."""
+        got = self.extract(completion)
+        if got is None:
+            return False, None
+        if self.kind == "exact":
+            return got == reference.strip(), got
+        if self.kind == "math":
+            gold, pred = _math_parse(reference), _math_parse(got)
+            return bool(gold and pred and _math_verify(gold, pred)), got
+        a, b = to_number(got), to_number(reference)
+        if a is not None and b is not None:
+            return abs(a - b) <= self.tolerance * max(1.0, abs(b)), got
+        return self.kind == "pattern" and got.strip() == reference.strip(), got
+
+
+MATH_TEXT = 2_000  # math-verify sees only the end of a completion: sympy on huge input is slow
+# Its own timeouts use SIGALRM, which only works in the main thread (Prefect runs tasks in others):
+# they are off, and the warning it logs on every call about that is silenced.
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+
+def _math_parse(text: str):
+    from math_verify import parse
+
+    try:
+        return parse(text[-MATH_TEXT:], parsing_timeout=None)
+    except Exception:  # math-verify raises on some malformed LaTeX; a bad answer is not a crash
+        return []
+
+
+def _math_verify(gold, pred) -> bool:
+    from math_verify import verify
+
+    try:
+        return bool(verify(gold, pred, timeout_seconds=None))
+    except Exception:
+        return False
+
+
+# -- calculator annotations: GSM8K writes each step as `<<48/2=24>>` --------------------------
+_ANN = re.compile(r"<<([^<>\n]{1,200})>>")
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+        ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_PERCENT = re.compile(r"(\d(?:\.\d+)?)%(?![\d.(])")
+
+
+def _eval(node) -> float:
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        v = _eval(node.operand)
+        return -v if isinstance(node.op, ast.USub) else v
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        a, b = _eval(node.left), _eval(node.right)
+        if isinstance(node.op, ast.Pow) and (abs(b) > 64 or abs(a) > 1e6):
+            raise ValueError("power too large")
+        return _OPS[type(node.op)](a, b)
+    raise ValueError("not arithmetic")
+
+
+def arith(text: str) -> float | None:
+    """The value of a plain arithmetic expression (`+ - * / // % **`, parentheses, `1,200`,
+    `5%` as 0.05), or None when it is not one. Safe: no names, no calls.
+
+    >>> arith("48/2"), arith("1,200*3"), arith("x+1")
+    (24.0, 3600.0, None)
+    """
+    t = _THOUSANDS.sub("", text.strip().replace("$", ""))
+    t = _PERCENT.sub(r"(\1/100)", t)
+    if not t or len(t) > 200:
+        return None
+    try:
+        v = _eval(ast.parse(t, mode="eval").body)
+    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError, MemoryError, RecursionError):
+        return None
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+
+def _same(true: float, written: str) -> bool:
+    """Is `written` the true value, up to the rounding (or truncation) its decimals show?"""
+    w = arith(written)
+    if w is None:
+        return False
+    if abs(true - w) <= 1e-9 * max(1.0, abs(true)):
+        return True
+    decimals = len(written.split(".")[1]) if "." in written else 0
+    return abs(true - w) < 10.0**-decimals  # 2/3 written as 0.67, 0.666 or 0.7 is fine
+
+
+@dataclass(frozen=True)
+class AnnotatedStep:
+    text: str  # what is between << and >>
+    value: float | None  # the true value of the left side; None when it is not arithmetic
+    claimed: str | None  # the written result (after the last '=')
+    ok: bool | None  # None: not checkable
+
+
+def annotated_steps(completion: str) -> list[AnnotatedStep]:
+    """Every `<<expr=result>>` in `completion`, checked. Chains `a=b=c` check every checkable part."""
+    out = []
+    for m in _ANN.finditer(completion[-MAX_TEXT:]):
+        parts = m[1].split("=")
+        if len(parts) < 2:
+            out.append(AnnotatedStep(m[1], None, None, None))
+            continue
+        claimed = parts[-1].strip()
+        vals = [v for v in (arith(p) for p in parts[:-1]) if v is not None]
+        if not vals or arith(claimed) is None:
+            out.append(AnnotatedStep(m[1], vals[0] if vals else None, claimed, None))
+            continue
+        out.append(AnnotatedStep(m[1], vals[0], claimed, all(_same(v, claimed) for v in vals)))
+    return out
+
+
+_OPERAND = re.compile(r"\d[\d,]*(?:\.\d+)?|\.\d+")
+
+
+def _operands(text: str) -> list[float]:
+    """The unsigned numbers in an expression: in `10-8` the operands are 10 and 8."""
+    return [n for n in (to_number(x) for x in _OPERAND.findall(text)) if n is not None]
+
+
+def classify_annotations(completion: str, correct: bool, answer: str | None) -> tuple[int | None, str, int]:
+    """(index of the first wrong annotated step, its kind, number of annotated steps).
+
+    The kind is `dynamic` when the wrong result is used later (it is an operand of a later
+    annotated step) or when it became the final answer and that answer is wrong; otherwise the
+    slip stayed local and it is `static`. `none` when every checkable step is right.
+
+    >>> classify_annotations("2*3=<<2*3=7>>7 and 7+1=<<7+1=8>>8\\nA: 8", False, "8")
+    (0, 'dynamic', 2)
+    >>> classify_annotations("2*3=<<2*3=7>>6 and 6+1=<<6+1=7>>7\\nA: 7", True, "7")
+    (0, 'static', 2)
+    """
+    steps = annotated_steps(completion)
+    final = to_number(answer)
+    for i, s in enumerate(steps):
+        if s.ok is False:
+            wrong = arith(s.claimed)
+
+            def near(x, w=abs(wrong)):
+                return x is not None and abs(abs(x) - w) <= 1e-9 * max(1.0, w)
+
+            used = any(near(x) for t in steps[i + 1 :] for x in _operands(t.text.split("=")[0]))
+            return i, "dynamic" if used or (near(final) and not correct) else "static", len(steps)
+    return None, "none", len(steps)

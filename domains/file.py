@@ -1,0 +1,198 @@
+"""A user's own problems from a local JSONL or Parquet file, checked by a chosen answer checker.
+
+Each row needs a prompt and an answer (column names are options; `prompt_column` defaults to the
+first of prompt/question/problem the file has). The answer cell may be a bare answer (`42`) or a
+worked solution that ends in the checker's marker (GSM8K's `... #### 42`): then the marker's
+answer is the reference and the whole cell is the worked solution for the seed set. Bad rows
+(missing columns, empty prompts, answers the checker cannot read) are skipped and reported with
+their row numbers (1-based: the line of a JSONL file, the row of a Parquet file).
+
+Where a completion carries calculator annotations (`<<48/2=24>>`), every one is checked too:
+the verdict's step fields then say which is the first wrong one and whether it is `static` or
+`dynamic` (see `checkers.classify_annotations`).
+
+>>> import json, tempfile
+>>> path = tempfile.mktemp(suffix=".jsonl")
+>>> with open(path, "w") as f:
+...     _ = f.write(json.dumps({"question": "2+2?", "answer": "2+2=<<2+2=4>>4\\n#### 4"}) + "\\n")
+>>> d = FileDomain(path, checker="pattern", pattern="####")
+>>> p = d.make_problems(1, seed=0, difficulties=[1])[0]
+>>> p.prompt, p.answer
+('2+2?', '4')
+>>> d.verify(p, "2+2=<<2+2=5>>5\\n#### 4").error_kind
+'static'
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import random
+from pathlib import Path
+
+from .base import Problem, Verdict
+from .checkers import Checker, classify_annotations
+
+log = logging.getLogger("synthloop.domains.file")
+PROMPT_COLUMNS = ("prompt", "question", "problem")
+
+
+def read_table(path: str) -> tuple[list[str], list[tuple[int, dict | None, str | None]]]:
+    """(column names, [(row number, row or None, why it is unreadable)]) of a JSONL or Parquet file."""
+    p = Path(path)
+    if p.suffix in (".jsonl", ".json", ".ndjson"):
+        rows, cols = [], {}
+        with p.open(encoding="utf-8", errors="replace") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    rows.append((i, None, f"not valid JSON ({e.msg})"))
+                    continue
+                if not isinstance(row, dict):
+                    rows.append((i, None, "not a JSON object"))
+                    continue
+                cols.update(dict.fromkeys(row))
+                rows.append((i, row, None))
+        return list(cols), rows
+    if p.suffix == ".parquet":
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            cur = con.execute("SELECT * FROM read_parquet(?, file_row_number = true) ORDER BY file_row_number", [str(p)])
+            names = [d[0] for d in cur.description]
+            data = cur.fetchall()
+        except duckdb.Error as e:
+            raise ValueError(f"file domain: cannot read {p} as Parquet: {e}") from None
+        finally:
+            con.close()
+        k = names.index("file_row_number")
+        cols = [c for c in names if c != "file_row_number"]
+        return cols, [(r[k] + 1, {c: v for c, v in zip(names, r) if c != "file_row_number"}, None) for r in data]
+    raise ValueError(f"file domain: {p} must end in .jsonl or .parquet")
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path, mtime, prompt_column, answer_column, solution_column, difficulty_column, checker, template):
+    cols, table = read_table(path)
+    if prompt_column is None:
+        prompt_column = next((c for c in PROMPT_COLUMNS if c in cols), None)
+        if prompt_column is None:
+            raise ValueError(f"file domain: {path} has no prompt, question or problem column "
+                             f"(columns: {', '.join(cols) or 'none'}); set prompt_column")
+    for c in (prompt_column, answer_column, solution_column, difficulty_column):
+        if c is not None and c not in cols:
+            raise ValueError(f"file domain: {path} has no column {c!r} (columns: {', '.join(cols)})")
+    good, bad = [], []
+    for n, row, why in table:
+        if row is None:
+            bad.append((n, why))
+            continue
+        prompt, answer = row.get(prompt_column), row.get(answer_column)
+        if not isinstance(prompt, str) or not prompt.strip():
+            bad.append((n, f"{prompt_column} is missing or empty"))
+            continue
+        if answer is None or isinstance(answer, bool) or not isinstance(answer, str | int | float):
+            bad.append((n, f"{answer_column} is missing or not a string or number"))
+            continue
+        cell = str(answer)
+        ref = checker.reference(cell)
+        if ref is None or not checker.parses(ref):
+            bad.append((n, f"{answer_column} {cell[:40]!r} cannot be read by the {checker.kind} checker"))
+            continue
+        sol = row.get(solution_column) if solution_column else (cell if cell.strip() != ref else None)
+        diff = row.get(difficulty_column) if difficulty_column else 1
+        if not isinstance(diff, int) or isinstance(diff, bool) or diff < 1:
+            bad.append((n, f"{difficulty_column} must be an integer >= 1"))
+            continue
+        good.append((n, template.format(prompt=prompt), ref, sol if isinstance(sol, str) else None, diff))
+    if not good:
+        raise ValueError(f"file domain: no usable row in {path}; first problems: "
+                         + "; ".join(f"row {n}: {why}" for n, why in bad[:5]))
+    if bad:
+        log.warning("file domain: skipped %d of %d rows of %s: %s", len(bad), len(table), path,
+                    "; ".join(f"row {n}: {why}" for n, why in bad[:10]) + (" ..." if len(bad) > 10 else ""))
+    return tuple(good), tuple(bad)
+
+
+class FileDomain:
+    name = "file"
+
+    def __init__(
+        self,
+        path: str,
+        checker: str = "numeric",  # exact | numeric | pattern | math (see checkers.py)
+        tolerance: float = 1e-6,  # numeric and pattern: relative tolerance on numbers
+        pattern: str = "####",  # pattern: '####', 'A:', 'boxed', or a regex with one group
+        prompt_column: str | None = None,  # None: the first of prompt/question/problem present
+        answer_column: str = "answer",
+        solution_column: str | None = None,  # worked solutions for the seed set, if the file has them
+        difficulty_column: str | None = None,  # integer >= 1 per row; without it every row is 1
+        template: str = "{prompt}",  # how a row's prompt becomes the model's prompt
+    ):
+        self.path = os.path.abspath(os.path.expanduser(str(path)))
+        if not os.path.isfile(self.path):
+            raise ValueError(f"file domain: no such file: {path}")
+        if "{prompt}" not in template:
+            raise ValueError("file domain: template must contain {prompt}")
+        self.checker = Checker(checker, tolerance=tolerance, pattern=pattern)
+        self.columns = (prompt_column, answer_column, solution_column, difficulty_column)
+        self.template = template
+
+    def rows(self):
+        """(usable rows, skipped rows as (row number, reason)); read once per file version."""
+        return _load(self.path, os.path.getmtime(self.path), *self.columns, self.checker, self.template)
+
+    @property
+    def skipped(self) -> list[tuple[int, str]]:
+        return list(self.rows()[1])
+
+    def knobs(self) -> dict:
+        good, bad = self.rows()
+        return {"path": self.path, "checker": self.checker.kind, "rows": len(good), "skipped": len(bad),
+                "difficulties": sorted({r[4] for r in good})}
+
+    def make_problems(self, n: int, seed: int, difficulties: list[int]) -> list[Problem]:
+        good = self.rows()[0]
+        pool = [r for r in good if r[4] in set(difficulties)] or list(good)
+        rng = random.Random(seed)
+        order: list = []
+        while len(order) < n:  # each row once before any row twice
+            batch = list(pool)
+            rng.shuffle(batch)
+            order += batch
+        return [
+            Problem(f"file-{seed}-{i}", self.name, d, prompt, ref, {"row": row, "solution": sol})
+            for i, (row, prompt, ref, sol, d) in enumerate(order[:n])
+        ]
+
+    def solution(self, problem: Problem, variant: int = 0) -> str:
+        """The file's worked solution when it has one, else the answer in the checker's format."""
+        if problem.meta.get("solution"):
+            return problem.meta["solution"]
+        marker = {"####": "#### {}", "A:": "A: {}", "boxed": "\\boxed{{{}}}"}
+        if self.checker.kind == "pattern" and self.checker.pattern in marker:
+            return marker[self.checker.pattern].format(problem.answer)
+        return problem.answer
+
+    def extract(self, completion: str) -> str | None:
+        return self.checker.extract(completion)
+
+    def verify(self, problem: Problem, completion: str) -> Verdict:
+        return verify_answer(self.checker, problem.answer, completion)
+
+
+def verify_answer(checker: Checker, reference: str, completion: str) -> Verdict:
+    """The final answer by `checker`, and every calculator-annotated step."""
+    correct, got = checker.check(reference, completion)
+    bad, kind, n = classify_annotations(completion, correct, got)
+    if got is None:
+        kind = "truncated"  # no final answer: the completion stopped (or never gave one)
+    elif kind == "none" and not correct:
+        kind = "wrong_answer"
+    return Verdict(correct, got, bad is None, bad, kind, n)
