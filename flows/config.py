@@ -35,8 +35,10 @@ class _Strict(BaseModel):
 
 
 class DomainSpec(_Strict):
+    # Any name `synthloop domains` lists; `file` takes its options in knobs, e.g.
+    # {name: file, knobs: {path: data.jsonl, checker: pattern, pattern: "####", prompt_column: question}}
     name: str = "addition"
-    weight: float = Field(1.0, gt=0)
+    weight: float = Field(1.0, gt=0)  # share of each round's problems, relative to the other domains
     knobs: dict = {}
 
     @field_validator("name")
@@ -45,6 +47,14 @@ class DomainSpec(_Strict):
         if v not in DOMAINS:
             raise ValueError(f"unknown domain {v!r}; known: {', '.join(sorted(DOMAINS))}")
         return v
+
+    @model_validator(mode="after")
+    def _buildable(self):
+        # Build it once now, so a bad knob or a missing file is one config error, not a crash later.
+        from synthloop.domains import get_domain
+
+        get_domain(self.name, **self.knobs)
+        return self
 
 
 class SamplerSpec(_Strict):
@@ -141,6 +151,14 @@ class LoopConfig(_Strict):
     seed: int = 0
     rounds: int = Field(3, ge=0)
     domains: list[DomainSpec] = [DomainSpec()]
+
+    @field_validator("domains")
+    @classmethod
+    def _one_each(cls, v: list[DomainSpec]) -> list[DomainSpec]:
+        names = [d.name for d in v]
+        if not v or len(set(names)) != len(names):
+            raise ValueError("list each domain once (a mix is several different names with weights)")
+        return v
     bootstrap: BootstrapSpec = BootstrapSpec()
     generation: GenerationSpec = GenerationSpec()
     verify: VerifyConfig = VerifyConfig()

@@ -180,6 +180,34 @@ def status(
         console.print(_status_table(rows, f"run {name}"))
 
 
+from synthloop.cli_data import register as _register_data_commands  # noqa: E402
+
+# datasets list|show|diff|sql, pull, report, serve
+_register_data_commands(app)
+
+
+@app.command()
+def domains(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per domain, one per line.")] = False,
+):
+    """List the problem domains with their knobs (set them under `domains: [{name, weight, knobs}]`)."""
+    from synthloop.domains import describe
+
+    rows = describe()
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps(r))
+        return
+    t = Table(title="domains", title_justify="left")
+    for col in ("name", "paths", "difficulty", "knobs (defaults)", "what"):
+        t.add_column(col)
+    for r in rows:
+        knobs = ", ".join(f"{k}={v}" for k, v in r["knobs"].items()) or "-"
+        paths = "several" if r["several_paths"] else "one"
+        t.add_row(r["name"], paths, r["difficulty"], knobs, r["summary"])
+    console.print(t)
+
+
 def main() -> None:
     app()
 
