@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -31,7 +32,9 @@ from filelock import FileLock, Timeout
 
 from .schema import to_table
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# \Z, not $: `$` also matches before a trailing newline.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+VERSION_RE = re.compile(r"^v?[0-9]{1,9}\Z")  # ASCII digits only: str.isdigit() takes '１' too
 MODEL_ID_RE = NAME_RE
 
 _DDL = """
@@ -51,6 +54,9 @@ CREATE TABLE IF NOT EXISTS datasets (
     created_at TIMESTAMP,
     PRIMARY KEY (name, version)
 );
+-- Added after the first release; ALTER keeps catalogs made before then readable.
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS parents JSON;   -- ["name@v", ...] this version builds on
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS counts JSON;    -- rows by verdict and by drop reason
 CREATE TABLE IF NOT EXISTS models (
     model_id VARCHAR PRIMARY KEY,
     round INTEGER,
@@ -115,7 +121,10 @@ class Catalog:
         try:
             self.lock.acquire(timeout=0)
         except Timeout:
-            print(f"synthloop: another process is writing the catalog at {self.home}; waiting...", flush=True)
+            print(
+                f"synthloop: another round is publishing to the catalog at {self.home}; "
+                f"waiting up to {self.lock_timeout:.0f}s...", file=sys.stderr, flush=True,
+            )
             try:
                 self.lock.acquire(timeout=self.lock_timeout)
             except Timeout:
@@ -179,9 +188,14 @@ class Catalog:
         code_version: str | None = None,
         metrics: dict | None = None,
         parent_version: int | None = None,
+        parents: list[str] | None = None,
         _crash_before_commit: bool = False,
     ) -> int:
-        """Publish an immutable new version of `name`; returns its number."""
+        """Publish an immutable new version of `name`; returns its number.
+
+        `parents` lists the versions this one builds on (`["name@v", ...]`); by default the
+        previous version of `name`. Row counts by verdict and drop reason are recorded with it.
+        """
         check_name(name)
         table = rows if isinstance(rows, pa.Table) else to_table(rows)
         root = self.home / "data" / name
@@ -198,14 +212,17 @@ class Catalog:
                 try:
                     if _crash_before_commit:  # tests: a crash between the rename and the commit
                         raise RuntimeError("simulated crash during publish")
-                    kept = int(pa.compute.sum(table["kept"]).as_py() or 0) if table.num_rows else 0
+                    counts = row_counts(table)
+                    parent = parent_version if parent_version is not None else latest
+                    if parents is None:
+                        parents = [f"{name}@{parent}"] if parent else []
                     con.execute(
-                        "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO datasets ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})",
                         [
-                            name, version, round, model_id,
-                            parent_version if parent_version is not None else latest,
-                            config_hash, json.dumps(config or {}, default=str), code_version,
-                            table.num_rows, kept, str(final), json.dumps(metrics or {}, default=str), _now(),
+                            name, version, round, model_id, parent, config_hash,
+                            json.dumps(config or {}, default=str), code_version, table.num_rows,
+                            counts["kept"], str(final), json.dumps(metrics or {}, default=str), _now(),
+                            json.dumps(parents), json.dumps(counts),
                         ],
                     )
                 except BaseException:
@@ -222,7 +239,7 @@ class Catalog:
         check_name(name)
         if v in ("", "latest"):
             rows = self.query("SELECT * FROM datasets WHERE name = ? ORDER BY version DESC LIMIT 1", [name])
-        elif v.lstrip("v").isdigit():
+        elif VERSION_RE.match(v):
             rows = self.query("SELECT * FROM datasets WHERE name = ? AND version = ?", [name, int(v.lstrip("v"))])
         else:
             raise CatalogError(f"invalid version {v!r} in {ref!r}: use NAME, NAME@latest or NAME@<number>")
@@ -231,9 +248,7 @@ class Catalog:
             have = ", ".join(str(r["version"]) for r in known) or "none"
             raise CatalogError(f"no dataset version {ref!r} in {self.home} (versions of {name!r}: {have})")
         row = rows[0]
-        for key in ("config", "metrics"):
-            row[key] = json.loads(row[key]) if row[key] else {}
-        return row
+        return _decode(row)
 
     def read_table(self, ref: str, columns: list[str] | None = None, kept_only: bool = False) -> pa.Table:
         info = self.resolve(ref)
@@ -246,9 +261,12 @@ class Catalog:
         return table
 
     def versions(self, name: str | None = None) -> list[dict]:
+        """Catalog rows of every version of `name` (of every dataset if None), JSON fields decoded."""
         if name is None:
-            return self.query("SELECT * FROM datasets ORDER BY name, version")
-        return self.query("SELECT * FROM datasets WHERE name = ? ORDER BY version", [check_name(name)])
+            rows = self.query("SELECT * FROM datasets ORDER BY name, version")
+        else:
+            rows = self.query("SELECT * FROM datasets WHERE name = ? ORDER BY version", [check_name(name)])
+        return [_decode(r) for r in rows]
 
     # -- models ------------------------------------------------------------------------------
     def register_model(self, model_id: str, path: Path, *, round: int, parent: str | None, status: str,
@@ -284,6 +302,44 @@ class Catalog:
         for r in rows:
             r["metrics"] = json.loads(r["metrics"] or "{}")
         return rows
+
+
+_COLS = ("name", "version", "round", "model_id", "parent_version", "config_hash", "config",
+         "code_version", "rows", "kept", "path", "metrics", "created_at", "parents", "counts")
+
+
+def _decode(row: dict) -> dict:
+    for key, empty in (("config", {}), ("metrics", {}), ("counts", {}), ("parents", [])):
+        if key in row:
+            row[key] = json.loads(row[key]) if row[key] else empty
+    return row
+
+
+def row_counts(table: pa.Table) -> dict:
+    """Rows by verdict and by drop reason: what `datasets show` and the report print.
+
+    `verdict` is `correct` (right answer, every step right), `bad_steps` (right answer reached
+    through a wrong step), `wrong` (wrong or no answer), or `unverified` (no verdict recorded).
+    """
+    def col(name):
+        return table[name].to_pylist() if name in table.column_names else [None] * table.num_rows
+
+    verdicts: dict[str, int] = {}
+    for correct, steps_ok in zip(col("correct"), col("steps_ok")):
+        v = "unverified" if correct is None else "wrong" if not correct else "bad_steps" if steps_ok is False else "correct"
+        verdicts[v] = verdicts.get(v, 0) + 1
+    reasons: dict[str, int] = {}
+    for kept, reason in zip(col("kept"), col("drop_reason")):
+        if not kept:
+            reasons[reason or "unknown"] = reasons.get(reason or "unknown", 0) + 1
+    errors: dict[str, int] = {}
+    for kind in col("error_kind"):
+        if kind is not None:
+            errors[kind] = errors.get(kind, 0) + 1
+    kept = sum(1 for k in col("kept") if k)
+    return {"rows": table.num_rows, "kept": kept, "dropped": table.num_rows - kept,
+            "by_verdict": dict(sorted(verdicts.items())), "by_drop_reason": dict(sorted(reasons.items())),
+            "by_error_kind": dict(sorted(errors.items()))}
 
 
 def _pid_alive(stage_name: str) -> bool:

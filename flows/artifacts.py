@@ -1,0 +1,41 @@
+"""The round's quality summary as Prefect artifacts on its flow run (Markdown + tables).
+
+Keys are stable per run (`synthloop-<run>-summary`, `-by-sampler`, `-rounds`), so the Prefect UI
+shows each as one artifact with a version per round.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from synthloop.warehouse import Catalog
+from synthloop.warehouse.summary import markdown, summarize
+
+
+def artifact_key(run: str, what: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only.
+
+    >>> artifact_key("My_Run.v2", "summary")
+    'synthloop-my-run-v2-summary'
+    """
+    return re.sub(r"[^a-z0-9-]+", "-", f"synthloop-{run.lower()}-{what}").strip("-")
+
+
+def publish_artifacts(home: str, ref: str) -> dict[str, str]:
+    """Create the summary artifacts of dataset version `ref` in the current flow run; returns their keys."""
+    s = summarize(Catalog(home), ref, n_samples=0)
+    run = s["info"]["name"]
+    keys = {w: artifact_key(run, w) for w in ("summary", "by-sampler", "rounds")}
+    create_markdown_artifact(markdown(s), key=keys["summary"], description=f"quality summary of {s['ref']}")
+    create_table_artifact(
+        [{k: r[k] for k in ("sampler", "n", "correct", "kept", "pass_rate", "kept_per_1k_tokens")} for r in s["by_sampler"]],
+        key=keys["by-sampler"], description=f"pass rate by sampler in {s['ref']}",
+    )
+    create_table_artifact(
+        [{"round": h["round"], "version": h["version"], "model": h["model"], "promoted": h["promoted"]}
+         | h["eval"] | h["scores"] for h in s["history"]],
+        key=keys["rounds"], description=f"held-out evaluation and diversity per round of {run}",
+    )
+    return keys

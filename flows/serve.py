@@ -1,0 +1,49 @@
+"""`synthloop serve`: the loop as a Prefect deployment, one more round per scheduled run.
+
+Each run continues from the catalog: it does the bootstrap if the run has none, resumes a round
+that was interrupted, or else adds the next round, starting from the latest promoted model. The
+runner takes one run at a time (runs that fall due meanwhile wait), and the catalog's file lock
+keeps a manual `synthloop run` on the same home from corrupting it.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.deployments.runner import EntrypointType
+
+from synthloop.warehouse import Catalog
+
+from . import stages
+from .config import LoopConfig
+from .round import loop_flow
+
+
+@flow(name="synthloop-next-round")
+def next_round_flow(home: str, config: dict) -> list[dict]:
+    """One more round of the configured loop (the bootstrap first when there is none)."""
+    cfg = LoopConfig.model_validate(config)
+    done = [r["round"] for r in Catalog(home).rounds(cfg.name)]
+    target = max(done) + 1 if done else 1
+    loop_flow(home, cfg.model_copy(update={"rounds": target}))
+    return stages.status_rows(Catalog(home), cfg.name)
+
+
+def serve(home: str, cfg: LoopConfig, cron: str | None = None, interval: float | None = None) -> None:
+    """Serve `next_round_flow` as deployment `synthloop-next-round/<run name>` until interrupted.
+
+    Needs a Prefect server (`prefect server start`, with PREFECT_API_URL pointing at it): the
+    temporary server Prefect starts on its own never fires schedules. Stopping (Ctrl-C) pauses
+    the schedule.
+    """
+    next_round_flow.serve(
+        name=cfg.name,
+        cron=cron,
+        interval=interval,
+        parameters={"home": home, "config": cfg.model_dump(mode="json")},
+        description=f"one more round of synthloop run {cfg.name!r} in {home}",
+        tags=["synthloop"],
+        limit=1,
+        pause_on_shutdown=True,
+        # By module path, so the runner imports the installed package, wherever it is started.
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
