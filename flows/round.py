@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from synthloop.warehouse import Catalog
 
 from . import stages
+from .artifacts import publish_artifacts
 from .config import LoopConfig
 
 _task = task(cache_policy=NO_CACHE)
@@ -70,6 +71,7 @@ def round_flow(home: str, cfg: LoopConfig, round: int) -> dict:
         version, metrics = existing["version"], cat.resolve(f"{cfg.name}@{existing['version']}")["metrics"]
     candidate = finetune(home, cfg, round, model, version)
     result = decide(home, cfg, round, candidate, model, version, metrics)
+    publish_artifacts(home, f"{cfg.name}@{version}")  # the quality summary on this flow run
     get_run_logger().info("round %d: %s", round, result["reason"])
     return result
 
