@@ -94,7 +94,8 @@ def dynamic_noise(domain, problem: Problem, rate: float, rng: random.Random, var
         n = len(split_completion(domain.solution(problem, variant))[0])
         faults = {i for i in range(n) if rng.random() < rate}
         text = _traced(domain, problem, variant, faults, rng)
-        if not faults or split_completion(text)[1] != split_completion(domain.solution(problem, variant))[1]:
+        changed = split_completion(text)[1] != split_completion(domain.solution(problem, variant))[1]
+        if not faults or (changed and _all_wrong(domain, problem, text, faults)):
             return text, sorted(faults)
     return domain.solution(problem, variant), []
 
@@ -104,9 +105,23 @@ def corrupt_step(domain, problem: Problem, i: int, rng: random.Random, variant: 
     right = split_completion(domain.solution(problem, variant))[1]
     for _ in range(tries):
         text = _traced(domain, problem, variant, {i}, rng)
-        if split_completion(text)[1] != right:
+        if split_completion(text)[1] != right and _all_wrong(domain, problem, text, {i}):
             return text
     return None
+
+
+def _all_wrong(domain, problem: Problem, text: str, faults) -> bool:
+    """Is every faulty line an invalid step? A fault that lands on another valid step is no error."""
+    steps = getattr(domain, "steps", None)
+    if steps is None:
+        return True
+    state = steps.start(problem)
+    for i, line in enumerate(split_completion(text)[0]):
+        nxt = steps.apply(state, steps.parse(line)) if steps.parse(line) is not None else None
+        if i in faults and nxt is not None:
+            return False
+        state = nxt if nxt is not None else state
+    return True
 
 
 def _traced(domain, problem, variant, faults, rng) -> str:
