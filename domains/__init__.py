@@ -62,5 +62,20 @@ def describe() -> list[dict]:
     return out
 
 
-__all__ = ["Addition", "BaseConversion", "DOMAINS", "Domain", "ERROR_KINDS", "FileDomain", "Gcd",
-           "Median", "Multiplication", "PATHS", "Problem", "Sorting", "Verdict", "describe", "get_domain"]
+__all__ = [
+    "DOMAINS",
+    "ERROR_KINDS",
+    "PATHS",
+    "Addition",
+    "BaseConversion",
+    "Domain",
+    "FileDomain",
+    "Gcd",
+    "Median",
+    "Multiplication",
+    "Problem",
+    "Sorting",
+    "Verdict",
+    "describe",
+    "get_domain",
+]

@@ -135,7 +135,7 @@ def _math_parse(text: str):
 
     try:
         return parse(text[-MATH_TEXT:], parsing_timeout=None)
-    except Exception:  # math-verify raises on some malformed LaTeX; a bad answer is not a crash
+    except Exception:  # noqa: BLE001 - math-verify raises many kinds on malformed LaTeX; a bad answer is not a crash
         return []
 
 
@@ -144,7 +144,7 @@ def _math_verify(gold, pred) -> bool:
 
     try:
         return bool(verify(gold, pred, timeout_seconds=None))
-    except Exception:
+    except Exception:  # noqa: BLE001 - as above: a comparison that cannot be made is not a match
         return False
 
 
@@ -249,7 +249,9 @@ def classify_annotations(completion: str, correct: bool, answer: str | None) -> 
         if s.ok is False:
             wrong = arith(s.claimed)
 
-            def near(x, w=abs(wrong)):
+            w = abs(wrong)
+
+            def near(x, w=w):
                 return x is not None and abs(abs(x) - w) <= 1e-9 * max(1.0, w)
 
             used = any(near(x) for t in steps[i + 1 :] for x in _operands(t.text.split("=")[0]))

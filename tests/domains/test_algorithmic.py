@@ -6,7 +6,6 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from synthloop.domains import DOMAINS, PATHS, Problem, get_domain
 from synthloop.domains.chain import _run, split_completion
 from synthloop.domains.noise import corrupt_line, corrupt_step

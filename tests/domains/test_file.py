@@ -6,7 +6,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from synthloop.domains import get_domain
 from synthloop.domains.checkers import Checker, annotated_steps
 from synthloop.domains.file import verify_answer

@@ -4,7 +4,6 @@ import random
 from collections import Counter
 
 import pytest
-
 from synthloop.domains import get_domain
 from synthloop.domains.chain import split_completion
 from synthloop.domains.noise import dynamic_noise, flip_digit_in_line, static_noise

@@ -33,5 +33,5 @@ def test_accept_static_keeps_right_answers_with_static_slips():
 
 
 def test_answers_only_policy():
-    rows, drops = _run(VerifyConfig(require_steps_ok=False))
+    rows, _ = _run(VerifyConfig(require_steps_ok=False))
     assert [r["kept"] for r in rows] == [True, True, False, False, True]
