@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 
-from synthloop.filters.diversity import score_rows
+from synthloop.filters import diversity
 from synthloop.warehouse import Catalog
 
 SAMPLERS = {"cool": {"temperature": 0.5}, "warm": {"temperature": 0.8}, "hot": {"temperature": 1.1}}
@@ -53,6 +53,13 @@ def make_rows(round: int, n_problems: int = 20, k: int = 6, seed: int = 0) -> li
     return rows
 
 
+def score_rows(rows: list[dict], previous: dict | None = None) -> dict:
+    """The round's real metrics, without the embedding model (seconds to load; not what we test)."""
+    if hasattr(diversity, "DiversityConfig"):
+        return diversity.score_rows(rows, diversity.DiversityConfig(embeddings=False), previous=previous)
+    return diversity.score_rows(rows)
+
+
 def make_run(home, name: str = "fake", rounds: int = 3) -> Catalog:
     """A catalog with `rounds` published and finished rounds of run `name` (plus a bootstrap)."""
     cat = Catalog(home)
@@ -62,9 +69,10 @@ def make_run(home, name: str = "fake", rounds: int = 3) -> Catalog:
                        status="promoted", metrics={"eval": ev})
     cat.finish_round(name, 0, dataset_version=None, model_in=None, model_out=f"{name}-m0", promoted=True,
                      reason="bootstrap", metrics={"eval": ev})
+    previous = None
     for r in range(1, rounds + 1):
         rows = make_rows(r)
-        metrics = score_rows(rows)
+        metrics = previous = score_rows(rows, previous)
         v = cat.publish(name, rows, round=r, model_id=f"{name}-m{r - 1}", config={"name": name, "seed": 0},
                         config_hash="cafe01", code_version="test", metrics=metrics)
         ev = ev | {"accuracy": ev["accuracy"] + 0.1, "pass_at_k": ev["pass_at_k"] + 0.05}

@@ -1,0 +1,87 @@
+"""The quality report: right numbers, self-contained and escaped HTML, clean in a real browser."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from synthloop.warehouse.report import write_report
+from synthloop.warehouse.summary import markdown, summarize
+
+from . import chromium
+from .fake_run import make_rows, make_run, score_rows
+
+
+@pytest.fixture(scope="module")
+def cat(tmp_path_factory):
+    cat = make_run(tmp_path_factory.mktemp("report"), rounds=3)
+    # A version whose metrics carry keys this code does not know yet: more diversity scores, an
+    # alert, an explicit sampler allocation. They must show up, not break anything.
+    rows = make_rows(4)
+    metrics = score_rows(rows) | {"vendi": 3.25, "compression_ratio": 0.41,
+                                  "collapse_alert": "distinct_2 fell 40% since round 1",
+                                  "allocation": {"cool": 2, "warm": 1, "hot": 1}}
+    cat.publish("fake", rows, round=4, model_id="fake-m3", metrics=metrics)
+    return cat
+
+
+def test_summary_numbers_match_the_rows(cat):
+    s = summarize(cat, "fake@2")
+    rows = make_rows(2)
+    hot = [r for r in rows if r["sampler"] == "hot"]
+    got = {r["sampler"]: r for r in s["by_sampler"]}["hot"]
+    assert (got["n"], got["correct"], got["kept"]) == (len(hot), sum(r["correct"] for r in hot), sum(r["kept"] for r in hot))
+    assert {r["reason"]: r["n"] for r in s["drop_reasons"]} == s["counts"]["by_drop_reason"]
+    assert sum(c["size"] for c in s["clusters"]) <= sum(r["cluster_id"] is not None for r in rows)
+    assert [h["round"] for h in s["history"]] == [0, 1, 2]  # not the rounds after this version
+    assert s["history"][2]["eval"]["accuracy"] == pytest.approx(0.6)
+    assert {r["kept"] for r in s["samples"]} == {True, False}
+    md = markdown(s)
+    assert md.startswith("# fake@2") and "| hot | 40 |" in md and "## Drop reasons" in md
+
+
+def test_unknown_metric_keys_alerts_and_allocation_are_shown(cat):
+    s = summarize(cat, "fake@4")
+    assert s["scores"]["vendi"] == 3.25 and s["alerts"] == ["collapse_alert: distinct_2 fell 40% since round 1"]
+    assert s["history"][-1]["allocation"] == {"cool": 0.5, "hot": 0.25, "warm": 0.25}
+    page = write_report(cat, "fake@4").read_text()
+    assert "vendi" in page and "distinct_2 fell 40% since round 1" in page and 'class="alert"' in page
+
+
+def test_report_is_self_contained_and_escaped(cat):
+    path = write_report(cat, "fake@3")
+    assert path == cat.home / "reports" / "fake-v3.html"
+    page = path.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", page), "the page must load nothing from outside"
+    assert page.count("data:image/png;base64,") >= 7  # sampler, difficulty, drops, clusters, lengths, rounds, allocation
+    assert "<script>alert('x')</script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "é ü ✓" in page
+    for section in ("Summary", "Pass rate by sampler", "Pass rate by difficulty", "Drop reasons", "Dedup clusters",
+                    "Diversity metrics", "Lengths", "Across rounds", "Sampler allocation over rounds", "Samples"):
+        assert f"<h2>{section}</h2>" in page
+
+
+@pytest.mark.skipif(chromium.available() is not None, reason=chromium.available() or "")
+def test_report_in_headless_chromium(cat, tmp_path):
+    path = write_report(cat, "fake@3", tmp_path / "report.html")
+    shot = tmp_path / "report.png"
+    with chromium.Page() as page:
+        page.goto(path.as_uri())
+        assert page.errors() == []
+        assert page.eval("document.title").startswith("fake@3")
+        images = page.eval("Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])")
+        assert len(images) >= 7 and all(ok for _, ok in images), images
+        total = page.eval("document.querySelectorAll('#samples tbody tr').length")
+        dropped = page.eval("document.querySelectorAll('#samples tbody tr.dropped').length")
+        page.eval("document.querySelector('button[data-show=dropped]').click()")
+        assert page.eval("document.getElementById('shown').textContent") == f"{dropped} of {total} shown"
+        assert 0 < dropped < total
+        page.eval("document.querySelector('button[data-show=all]').click()")
+        page.screenshot(shot)
+        assert page.errors() == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    if os.environ.get("SYNTHLOOP_SCREENSHOT_DIR"):  # to look at it: SYNTHLOOP_SCREENSHOT_DIR=out make test
+        Path(os.environ["SYNTHLOOP_SCREENSHOT_DIR"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(os.environ["SYNTHLOOP_SCREENSHOT_DIR"]) / "report-fake-v3.png")
