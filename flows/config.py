@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from synthloop.domains import DOMAINS
 from synthloop.filters.dedup import DedupConfig
+from synthloop.filters.diversity import DiversityConfig
 from synthloop.filters.verify import VerifyConfig
 from synthloop.generators.base import Sampler
 from synthloop.training.evaluate import EvalConfig
@@ -135,15 +136,18 @@ class GenerationSpec(_Strict):
 
 class FinetuneSpec(_Strict):
     train: TrainConfig = TrainConfig(steps=250, lr=3e-4, warmup=25)
-    policy: str = "accumulate"  # accumulate: every kept row so far; replace: this round's only
-    seed_replay: int = Field(500, ge=0)  # seed-set examples mixed in, against forgetting
-
-    @field_validator("policy")
-    @classmethod
-    def _policy(cls, v: str) -> str:
-        if v not in ("accumulate", "replace"):
-            raise ValueError("policy must be 'accumulate' or 'replace'")
-        return v
+    # Which kept rows a round trains on:
+    #   accumulate  every kept row of this and earlier rounds (what the model-collapse literature
+    #               recommends: never train on the latest generation alone)
+    #   replace     this round's kept rows only
+    #   mix         this round's kept rows plus seed-set examples, `mix_fraction` of the total
+    policy: Literal["accumulate", "replace", "mix"] = "accumulate"
+    mix_fraction: float = Field(0.3, ge=0, lt=1)
+    seed_replay: int = Field(500, ge=0)  # seed-set examples added under accumulate/replace (forgetting)
+    # previous: fine-tune the last promoted model; base: restart from the round-0 model each
+    # round on the data so far (ReST-EM).
+    init: Literal["previous", "base"] = "previous"
+    max_per_problem: int = Field(4, ge=1)  # kept samples per problem at most, so easy problems don't dominate
 
 
 class LoopConfig(_Strict):
@@ -163,6 +167,7 @@ class LoopConfig(_Strict):
     generation: GenerationSpec = GenerationSpec()
     verify: VerifyConfig = VerifyConfig()
     dedup: DedupConfig = DedupConfig()
+    diversity: DiversityConfig = DiversityConfig()
     finetune: FinetuneSpec = FinetuneSpec()
     eval: EvalConfig = EvalConfig()
     gate: GateConfig = GateConfig()

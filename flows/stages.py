@@ -111,8 +111,13 @@ def _train_into(model_in: Path | None, pairs, train_cfg, out: Path, cfg: LoopCon
     else:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         model, tok = model_lib.load(model_in, device=device)
+    ckpt = out.with_name(f".ckpt-{out.name}")  # an interrupted training resumes from here
     with _bar(train_cfg.steps, desc) as bar:
-        stats = train(model, tok, pairs, train_cfg, progress=lambda s, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
+        model, stats = train(
+            model, tok, pairs, train_cfg, checkpoint_dir=ckpt,
+            progress=lambda s, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")),
+        )
+    shutil.rmtree(ckpt, ignore_errors=True)
     stage = out.with_name(f".staging-{out.name}")
     shutil.rmtree(stage, ignore_errors=True)
     model_lib.save(model, tok, stage, meta={"parent": str(model_in) if model_in else None, "train": stats})
@@ -241,7 +246,7 @@ def filter_rows(cat: Catalog, cfg: LoopConfig, round: int, rows: list[dict]) -> 
     drops = verify_rows(rows, domains_of(cfg), problems, cfg.verify)
     prior = prior_signatures(cat, cfg.name, before_round=round)
     drops.update(dedup_rows(rows, cfg.dedup, prior))
-    metrics = score_rows(rows)
+    metrics = score_rows(rows, cfg.diversity, previous=previous_metrics(cat, cfg.name, round))
     metrics["allocation"] = generation_plan(cat, cfg, round, list(problems.values())).record
     return metrics
 
@@ -251,9 +256,19 @@ def prior_signatures(cat: Catalog, name: str, before_round: int):
     for v in cat.versions(name):
         if v["round"] is not None and v["round"] < before_round:
             t = cat.read_table(f"{name}@{v['version']}", columns=["row_id", "minhash", "kept"], kept_only=True)
-            for rid, sig in zip(t["row_id"].to_pylist(), t["minhash"].to_numpy(zero_copy_only=False)):
-                if sig is not None:
-                    yield rid, np.asarray(sig, dtype=np.uint32)
+            t = t.filter(t["minhash"].is_valid())
+            if t.num_rows == 0:
+                continue
+            col = t["minhash"].combine_chunks()
+            # One (N, num_perm) view of the list column instead of a Python list per row.
+            sigs = col.flatten().to_numpy().astype(np.uint32, copy=False).reshape(t.num_rows, -1)
+            yield from zip(t["row_id"].to_pylist(), sigs)
+
+
+def previous_metrics(cat: Catalog, name: str, round: int) -> dict | None:
+    """The data metrics of the last round before `round` (the collapse alert compares against them)."""
+    earlier = [v for v in cat.versions(name) if v["round"] is not None and 0 < v["round"] < round]
+    return earlier[-1]["metrics"] if earlier else None
 
 
 def round_version(cat: Catalog, name: str, round: int) -> dict | None:
@@ -262,19 +277,31 @@ def round_version(cat: Catalog, name: str, round: int) -> dict | None:
 
 
 def training_pairs(cat: Catalog, cfg: LoopConfig, round: int) -> list[tuple[str, str]]:
-    """The round's training set under the data policy, plus a replay sample of the seed set."""
+    """The round's training set under the data policy (see `FinetuneSpec`), capped per problem."""
+    ft = cfg.finetune
     versions = [v for v in cat.versions(cfg.name) if v["round"] is not None and v["round"] <= round]
-    if cfg.finetune.policy == "replace":
+    if ft.policy in ("replace", "mix"):
         versions = [v for v in versions if v["round"] == round]
+    per_problem: dict[str, int] = {}
     pairs = []
     for v in versions:
-        t = cat.read_table(f"{cfg.name}@{v['version']}", columns=["prompt", "completion", "kept"], kept_only=True)
-        pairs += list(zip(t["prompt"].to_pylist(), t["completion"].to_pylist()))
-    if cfg.finetune.seed_replay and not cfg.bootstrap.base_model:
+        t = cat.read_table(f"{cfg.name}@{v['version']}", columns=["problem_id", "prompt", "completion", "kept"], kept_only=True)
+        for pid, prompt, completion in zip(*(t[c].to_pylist() for c in ("problem_id", "prompt", "completion"))):
+            if per_problem.get(pid, 0) < ft.max_per_problem:
+                per_problem[pid] = per_problem.get(pid, 0) + 1
+                pairs.append((prompt, completion))
+    n_seed = ft.seed_replay
+    if ft.policy == "mix":  # seed examples make up mix_fraction of the result
+        n_seed = round_half(len(pairs) * ft.mix_fraction / (1 - ft.mix_fraction))
+    if n_seed and not cfg.bootstrap.base_model:
         seed_pairs, _ = seed_set(cfg)
         rng = random.Random(f"replay-{cfg.seed}-{round}")
-        pairs += rng.sample(seed_pairs, min(cfg.finetune.seed_replay, len(seed_pairs)))
+        pairs += rng.sample(seed_pairs, min(n_seed, len(seed_pairs)))
     return pairs
+
+
+def round_half(x: float) -> int:
+    return int(x + 0.5)
 
 
 def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_version: int) -> dict:
@@ -286,7 +313,8 @@ def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_
     path = cat.home / "models" / model_id
     pairs = training_pairs(cat, cfg, round)
     tcfg = type(cfg.finetune.train)(**{**cfg.finetune.train.__dict__, "seed": cfg.seed + round})
-    stats = _train_into(Path(model_in["path"]), pairs, tcfg, path, cfg, f"round {round}: finetune")
+    start = model_in if cfg.finetune.init == "previous" else cat.model(f"{cfg.name}-m0")
+    stats = _train_into(Path(start["path"]), pairs, tcfg, path, cfg, f"round {round}: finetune")
     metrics = evaluate_model(path, cfg)
     cat.register_model(model_id, path, round=round, parent=model_in["model_id"], status="candidate",
                        dataset=cfg.name, dataset_version=dataset_version,
@@ -326,6 +354,9 @@ def status_rows(cat: Catalog, run: str) -> list[dict]:
             "heldout_accuracy": ev.get("accuracy"), "pass_at_k": ev.get("pass_at_k"), "k": ev.get("k"),
             "maj_at_k": ev.get("maj_at_k"), "distinct_2": data.get("distinct_2"),
             "distinct_correct_per_problem": data.get("distinct_correct_per_problem"),
+            "distinct_3": data.get("distinct_3"), "compression_ratio": data.get("compression_ratio"),
+            "vendi": data.get("vendi"), "mean_embedding_distance": data.get("mean_embedding_distance"),
+            "collapse_alerts": data.get("collapse_alerts", []),
             "by_difficulty": {d: v["accuracy"] for d, v in ev.get("by_difficulty", {}).items()},
             "reason": r["reason"],
         })

@@ -2,15 +2,20 @@
 
 Loss is on the completion and its end-of-sequence token only; the prompt is context. Plain torch:
 AdamW, linear warm-up then cosine decay, batches of similar length to waste little on padding.
+fp32 on CPU, bf16 autocast on GPU; full fine-tuning or LoRA (peft, merged back before saving, so
+the result is a plain HF folder). With a checkpoint folder, an interrupted run resumes at its last
+checkpoint with the same batches it would have seen.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -24,6 +29,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     seed: int = 0
+    checkpoint_every: int = 100  # steps between checkpoints (when a checkpoint folder is given)
+    lora_r: int = 0  # 0: full fine-tuning; > 0: LoRA of this rank on every linear layer (peft)
+    lora_alpha: int = 16
 
 
 def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], int]]:
@@ -46,65 +54,119 @@ def _batch(examples, pad_id: int, device):
     return ids.to(device), labels.to(device), attn.to(device)
 
 
+class Interrupted(Exception):
+    """Training stopped on purpose before its last step (tests of resume)."""
+
+
+def _chunks(n: int, batch_size: int, seed: int):
+    """Endless shuffled epochs of example indices, cut into chunks of 50 batches."""
+    rng = random.Random(seed)
+    while True:
+        order = list(range(n))
+        rng.shuffle(order)
+        chunk = 50 * batch_size
+        for c in range(0, n, chunk):
+            yield order[c : c + chunk]
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
 def train(
     model,
     tokenizer,
     pairs: Sequence[tuple[str, str]],
     cfg: TrainConfig,
     progress: Callable[[int, float], None] | None = None,
-) -> dict:
-    """Train `model` in place on `pairs` for `cfg.steps` steps; returns loss and throughput figures."""
+    checkpoint_dir: str | os.PathLike | None = None,
+    stop_after: int | None = None,
+):
+    """Train `model` on `pairs` for `cfg.steps` steps; returns (model, stats).
+
+    The returned model is `model` itself for full fine-tuning, or the LoRA-merged model. With
+    `checkpoint_dir`, state is saved every `cfg.checkpoint_every` steps and a rerun resumes from it.
+    `stop_after` (tests) stops early as if interrupted, leaving the checkpoint behind.
+    """
     if not pairs:
         raise ValueError("nothing to train on: the dataset has no kept rows")
     device = next(model.parameters()).device
+    if cfg.lora_r > 0:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules="all-linear", lora_dropout=0.0)
+        )
     examples = encode_pairs(tokenizer, pairs)
-    rng = random.Random(cfg.seed)
+    lengths = [len(e[0]) for e in examples]
     torch.manual_seed(cfg.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
 
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup:
-            return cfg.lr * (step + 1) / cfg.warmup
-        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+    # Batch plan: a deterministic function of the seed, so a resumed run sees the same batches.
+    rng = random.Random(cfg.seed)
+    plan: list[list[int]] = []
+    # Within a chunk, batches hold examples of similar length; batch order is shuffled.
+    for chunk in _chunks(len(examples), cfg.batch_size, cfg.seed):
+        part = sorted(chunk, key=lengths.__getitem__)
+        bs = [part[i : i + cfg.batch_size] for i in range(0, len(part), cfg.batch_size)]
+        rng.shuffle(bs)
+        plan += bs
+        if len(plan) >= cfg.steps:
+            break
 
-    def batches():
-        # Shuffle, cut into chunks of 50 batches, sort each chunk by length, then shuffle batches.
-        while True:
-            order = list(range(len(examples)))
-            rng.shuffle(order)
-            chunk = 50 * cfg.batch_size
-            for c in range(0, len(order), chunk):
-                part = sorted(order[c : c + chunk], key=lambda i: len(examples[i][0]))
-                bs = [part[i : i + cfg.batch_size] for i in range(0, len(part), cfg.batch_size)]
-                rng.shuffle(bs)
-                yield from bs
+    start, losses = 0, []
+    ckpt = Path(checkpoint_dir) / "train_state.pt" if checkpoint_dir else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        if state["steps"] == cfg.steps and state["n_examples"] == len(examples):
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            start, losses = state["step"], state["losses"]
 
+    use_bf16 = device.type == "cuda"
     model.train()
-    losses, tokens, t0 = [], 0, time.perf_counter()
-    it = batches()
-    for step in range(cfg.steps):
-        ids, labels, attn = _batch([examples[i] for i in next(it)], tokenizer.pad_token_id, device)
+    tokens, t0 = 0, time.perf_counter()
+    for step in range(start, cfg.steps):
+        ids, labels, attn = _batch([examples[i] for i in plan[step]], tokenizer.pad_token_id, device)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        loss = model(input_ids=ids, attention_mask=attn, labels=labels).loss
+            g["lr"] = _lr_at(step, cfg)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model(input_ids=ids, attention_mask=attn, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         losses.append(loss.item())
         tokens += int(attn.sum())
         if progress:
             progress(step, losses[-1])
+        done = step + 1
+        if ckpt is not None and (done % cfg.checkpoint_every == 0 or done == stop_after):
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": done, "losses": losses,
+                        "steps": cfg.steps, "n_examples": len(examples)}, tmp)
+            tmp.replace(ckpt)  # atomic: a crash mid-save leaves the previous checkpoint
+        if stop_after is not None and done >= stop_after:
+            raise Interrupted(f"stopped after step {done} (stop_after)")
     model.eval()
     secs = time.perf_counter() - t0
-    head = losses[: max(1, len(losses) // 10)]
-    tail = losses[-max(1, len(losses) // 10) :]
-    return {
+    if cfg.lora_r > 0:
+        model = model.merge_and_unload()
+    if ckpt is not None and ckpt.exists():
+        ckpt.unlink()
+    k = max(1, len(losses) // 10)
+    stats = {
         "steps": cfg.steps,
+        "resumed_at": start,
         "examples": len(examples),
-        "loss_first": sum(head) / len(head),
-        "loss_last": sum(tail) / len(tail),
+        "loss_first": sum(losses[:k]) / k,
+        "loss_last": sum(losses[-k:]) / k,
         "tokens_per_s": tokens / secs if secs else 0.0,
         "seconds": secs,
     }
+    return model, stats
