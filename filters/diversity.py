@@ -1,12 +1,45 @@
-"""Diversity and quality scores for a set of rows."""
+"""Diversity and quality scores for a set of rows, and the collapse alert between rounds.
+
+Diversity is measured on the kept completions (the data the next model trains on):
+- distinct-1/2/3: distinct n-grams over all n-grams of word/punctuation tokens;
+- compression ratio: raw bytes / gzip bytes of the texts joined (higher = more repetitive);
+- distinct correct solutions per problem, after replacing every number by one symbol;
+- mean pairwise cosine distance and the Vendi score of sentence embeddings (all-MiniLM-L6-v2) of a
+  seeded uniform subsample of `embed_sample` texts; Vendi in its dual (d x d) form (`filters/embed.py`).
+"""
 
 from __future__ import annotations
 
+import gzip
+import random
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _NUMBER = re.compile(r"\d+")
+
+# Scores where a lower value means more diverse: a collapse is a rise, not a fall.
+LOWER_IS_DIVERSE = {"compression_ratio"}
+
+
+@dataclass
+class DiversityConfig:
+    # Texts embedded per round (seeded uniform subsample of the kept rows). MiniLM-L6 on 2 CPU cores
+    # embeds ~50-150 short texts/s, so 256 costs a few seconds a round. Vendi grows with the sample
+    # size, so rounds are comparable only at the same size: keep this fixed across a run.
+    embed_sample: int = 256
+    embeddings: bool = True  # False: only the n-gram and compression scores (no model is loaded)
+    # Alert when a watched score moves against diversity by more than this fraction vs the last round.
+    collapse_drop: float = 0.2
+    watch: tuple[str, ...] = ("distinct_2", "vendi", "distinct_correct_per_problem")
+    seed: int = 0  # of the embedding subsample
+
+    def __post_init__(self):
+        if self.embed_sample < 2:
+            raise ValueError(f"diversity.embed_sample must be at least 2, got {self.embed_sample}")
+        if not 0.0 < self.collapse_drop < 1.0:
+            raise ValueError(f"diversity.collapse_drop must be in (0, 1), got {self.collapse_drop}")
 
 
 def distinct_n(texts: list[str], n: int) -> float:
@@ -26,6 +59,16 @@ def distinct_n(texts: list[str], n: int) -> float:
     return len(seen) / total if total else 0.0
 
 
+def compression_ratio(texts: list[str]) -> float:
+    """Raw size / gzip size of the texts joined by newlines: 1 is incompressible, higher is redundant.
+
+    >>> compression_ratio(["abc abc abc"] * 100) > 10 * compression_ratio(["q7x", "zk2", "m1w"])
+    True
+    """
+    raw = "\n".join(texts).encode("utf-8", "surrogatepass")
+    return len(raw) / len(gzip.compress(raw, mtime=0)) if raw else 0.0
+
+
 def distinct_solutions_per_problem(rows: list[dict], normalise_numbers: bool = False) -> float:
     """Mean number of distinct correct completions per problem that has at least one."""
     by_problem: dict[str, set[str]] = defaultdict(set)
@@ -36,8 +79,56 @@ def distinct_solutions_per_problem(rows: list[dict], normalise_numbers: bool = F
     return sum(map(len, by_problem.values())) / len(by_problem) if by_problem else 0.0
 
 
-def score_rows(rows: list[dict]) -> dict:
-    """Round metrics: counts, pass rates by sampler and difficulty, diversity of the kept set."""
+def embedding_scores(texts: list[str], cfg: DiversityConfig) -> dict:
+    """Vendi score and mean pairwise distance over a seeded subsample of `texts`."""
+    from .embed import embed, mean_pairwise_distance, vendi_score
+
+    sample = texts if len(texts) <= cfg.embed_sample else random.Random(cfg.seed).sample(texts, cfg.embed_sample)
+    x = embed(sample)
+    return {
+        "vendi": vendi_score(x) if len(sample) else None,
+        "mean_embedding_distance": mean_pairwise_distance(x),
+        "embedding_sample": len(sample),
+    }
+
+
+def diversity_scores(texts: list[str], cfg: DiversityConfig | None = None) -> dict:
+    """distinct-1/2/3, compression ratio and (unless disabled) the embedding scores of `texts`."""
+    cfg = cfg or DiversityConfig()
+    out = {f"distinct_{n}": distinct_n(texts, n) for n in (1, 2, 3)}
+    out["compression_ratio"] = compression_ratio(texts)
+    if cfg.embeddings:
+        out |= embedding_scores(texts, cfg)
+    return out
+
+
+def collapse_alerts(current: dict, previous: dict | None, cfg: DiversityConfig) -> list[str]:
+    """One line per watched score that moved against diversity by more than `collapse_drop`.
+
+    >>> collapse_alerts({"distinct_2": 0.3}, {"distinct_2": 0.5}, DiversityConfig())
+    ['diversity collapse: distinct_2 fell 40% (0.5 -> 0.3), more than the 20% allowed']
+    """
+    out = []
+    for key in cfg.watch:
+        now, before = (current or {}).get(key), (previous or {}).get(key)
+        if not isinstance(now, (int, float)) or not isinstance(before, (int, float)) or before <= 0:
+            continue
+        change = (now - before) / before
+        worse = change if key in LOWER_IS_DIVERSE else -change
+        if worse > cfg.collapse_drop:
+            verb = "rose" if key in LOWER_IS_DIVERSE else "fell"
+            out.append(f"diversity collapse: {key} {verb} {abs(change):.0%} ({before:.3g} -> {now:.3g}), "
+                       f"more than the {cfg.collapse_drop:.0%} allowed")
+    return out
+
+
+def score_rows(rows: list[dict], cfg: DiversityConfig | None = None, previous: dict | None = None) -> dict:
+    """Round metrics: counts, pass rates by sampler and difficulty, diversity of the kept set.
+
+    `previous` is the last round's metrics: when given, `collapse_alerts` lists the scores that fell
+    by more than `cfg.collapse_drop` against it.
+    """
+    cfg = cfg or DiversityConfig()
     kept = [r for r in rows if r["kept"]]
     correct = [r for r in rows if r["correct"]]
     by_sampler: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n, correct, kept, tokens
@@ -53,8 +144,7 @@ def score_rows(rows: list[dict]) -> dict:
         by_diff[r["difficulty"]][1] += r["correct"]
         if r["drop_reason"]:
             drops[r["drop_reason"]] += 1
-    kept_texts = [r["completion"] for r in kept]
-    return {
+    metrics = {
         "generated": len(rows),
         "correct": len(correct),
         "kept": len(kept),
@@ -67,7 +157,11 @@ def score_rows(rows: list[dict]) -> dict:
             for k, (n, c, kp, t) in sorted(by_sampler.items())
         },
         "by_difficulty": {int(k): {"n": n, "pass_rate": c / n} for k, (n, c) in sorted(by_diff.items())},
-        "distinct_1": distinct_n(kept_texts, 1),
-        "distinct_2": distinct_n(kept_texts, 2),
-        "distinct_correct_per_problem": distinct_solutions_per_problem(rows),
+        **diversity_scores([r["completion"] for r in kept], cfg),
+        # Solutions that differ only in their numbers count once (the issue's definition) ...
+        "distinct_correct_per_problem": distinct_solutions_per_problem(rows, normalise_numbers=True),
+        # ... and verbatim, for domains whose solution paths differ only in numbers.
+        "distinct_correct_per_problem_exact": distinct_solutions_per_problem(rows),
     }
+    metrics["collapse_alerts"] = collapse_alerts(metrics, previous, cfg) if previous else []
+    return metrics

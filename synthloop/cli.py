@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -63,11 +64,17 @@ def _fmt(v, pct=False) -> str:
     return str(v)
 
 
+def _collapse(alerts: list[str] | None) -> str:
+    """'distinct_2 fell 40%' for each collapse alert of a round, in red; '' when there is none."""
+    short = [m.group(0) for a in alerts or [] if (m := re.search(r"\w+ (fell|rose) \d+%", a))]
+    return f"[red]{'; '.join(short)}[/]" if short else ""
+
+
 def _status_table(rows: list[dict], title: str) -> Table:
     t = Table(title=title, title_justify="left")
     for col in ("round", "model", "data", "generated", "correct", "kept", "held-out acc",
-                "pass@k", "distinct-2", "by difficulty", "gate"):
-        t.add_column(col, justify="right" if col not in ("model", "gate", "by difficulty") else "left")
+                "pass@k", "distinct-2", "vendi", "by difficulty", "gate", "diversity alert"):
+        t.add_column(col, justify="right" if col not in ("model", "gate", "by difficulty", "diversity alert") else "left")
     for r in rows:
         by = " ".join(f"{d}:{100 * a:.0f}" for d, a in r["by_difficulty"].items())
         gate = "bootstrap" if r["round"] == 0 else ("promoted" if r["promoted"] else "[red]rejected[/]")
@@ -75,7 +82,7 @@ def _status_table(rows: list[dict], title: str) -> Table:
             str(r["round"]), r["model"], _fmt(r["dataset_version"] and f"v{r['dataset_version']}"),
             _fmt(r["generated"]), _fmt(r["correct"]), _fmt(r["kept"]),
             _fmt(r["heldout_accuracy"], pct=True), f"{_fmt(r['pass_at_k'], pct=True)} (k={r['k']})",
-            _fmt(r["distinct_2"]), by, gate,
+            _fmt(r["distinct_2"]), _fmt(r.get("vendi")), by, gate, _collapse(r.get("collapse_alerts")),
         )
     return t
 

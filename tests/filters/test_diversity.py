@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from synthloop.filters.diversity import (
+    DiversityConfig, collapse_alerts, compression_ratio, distinct_n, distinct_solutions_per_problem,
+    diversity_scores, score_rows,
+)
+from synthloop.filters.embed import mean_pairwise_distance, vendi_score
+
+NO_MODEL = DiversityConfig(embeddings=False)
+
+
+def test_diversity_metrics_by_hand():
+    assert distinct_n(["a b a b"], 2) == 2 / 3
+    assert distinct_n(["x y", "x y"], 1) == 0.5
+    rows = [
+        {"problem_id": "p", "correct": True, "completion": "a"},
+        {"problem_id": "p", "correct": True, "completion": "b"},
+        {"problem_id": "q", "correct": True, "completion": "a"},
+        {"problem_id": "q", "correct": False, "completion": "z"},
+    ]
+    assert distinct_solutions_per_problem(rows) == 1.5
+
+
+def test_identical_texts_have_minimal_ngram_diversity():
+    same = ["carry the one then add"] * 10  # 5 tokens, 10 copies
+    s = diversity_scores(same, NO_MODEL)
+    assert (s["distinct_1"], s["distinct_2"], s["distinct_3"]) == (5 / 50, 4 / 40, 3 / 30)
+    varied = [f"t{i} u{i} v{i} w{i} x{i}" for i in range(10)]
+    assert diversity_scores(varied, NO_MODEL)["distinct_3"] == 1.0
+    assert compression_ratio(same) > 2 * compression_ratio(varied)
+
+
+def test_distinct_solutions_ignore_numbers():
+    rows = [
+        {"problem_id": "p", "correct": True, "completion": "3+4=7\n>7"},
+        {"problem_id": "p", "correct": True, "completion": "4+3=7\n>7"},  # differs only in numbers
+        {"problem_id": "p", "correct": True, "completion": "4 plus 3 is 7"},
+    ]
+    assert distinct_solutions_per_problem(rows, normalise_numbers=True) == 2
+    assert distinct_solutions_per_problem(rows) == 3
+
+
+def test_vendi_and_distance_on_vectors():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    lam = np.linalg.eigvalsh(x @ x.T / 50)  # the primal form, N x N
+    lam = lam[lam > 1e-12]
+    assert vendi_score(x) == pytest.approx(np.exp(-(lam * np.log(lam)).sum()))
+    assert vendi_score(np.eye(4)) == pytest.approx(4.0)
+    same = np.tile(x[:1], (6, 1))
+    assert vendi_score(same) == pytest.approx(1.0)
+    assert mean_pairwise_distance(same) == pytest.approx(0.0, abs=1e-12)
+    brute = np.mean([1 - x[i] @ x[j] for i in range(50) for j in range(50) if i != j])
+    assert mean_pairwise_distance(x) == pytest.approx(brute)
+
+
+def test_embedding_scores_with_the_bundled_model():
+    cfg = DiversityConfig(embed_sample=8)
+    same = diversity_scores(["12+34=\n2+4+0=6\n1+3+0=4\n>46"] * 12, cfg)
+    assert same["embedding_sample"] == 8
+    assert same["vendi"] == pytest.approx(1.0, abs=1e-3)
+    assert same["mean_embedding_distance"] == pytest.approx(0.0, abs=1e-4)
+    varied = diversity_scores(["the cat sat on the mat", "12+34=46", "sorting a list of numbers",
+                               "def gcd(a, b): return a", "median of five values"], cfg)
+    assert varied["vendi"] > 2.0 and varied["mean_embedding_distance"] > 0.3
+
+
+def test_collapse_alert_against_previous_round():
+    cfg = DiversityConfig(collapse_drop=0.25, watch=("distinct_2", "compression_ratio"))
+    prev = {"distinct_2": 0.5, "compression_ratio": 2.0}
+    assert collapse_alerts({"distinct_2": 0.4, "compression_ratio": 2.4}, prev, cfg) == []
+    alerts = collapse_alerts({"distinct_2": 0.3, "compression_ratio": 3.0}, prev, cfg)
+    assert len(alerts) == 2 and "distinct_2 fell 40%" in alerts[0] and "compression_ratio rose 50%" in alerts[1]
+    assert collapse_alerts({"distinct_2": 0.1}, None, cfg) == []
+
+
+def test_score_rows_counts():
+    rows = [
+        {"problem_id": "p", "correct": True, "kept": True, "completion": "1 2", "sampler": "a", "difficulty": 1, "n_tokens": 3, "drop_reason": None},
+        {"problem_id": "p", "correct": True, "kept": False, "completion": "1 2", "sampler": "b", "difficulty": 1, "n_tokens": 3, "drop_reason": "near_duplicate"},
+        {"problem_id": "q", "correct": False, "kept": False, "completion": "9", "sampler": "b", "difficulty": 2, "n_tokens": 1, "drop_reason": "wrong_answer"},
+    ]
+    m = score_rows(rows, NO_MODEL)
+    assert (m["generated"], m["correct"], m["kept"], m["tokens"]) == (3, 2, 1, 7)
+    assert m["drop_reasons"] == {"near_duplicate": 1, "wrong_answer": 1}
+    assert m["by_sampler"]["b"]["pass_rate"] == 0.5
+    assert m["by_difficulty"][2]["pass_rate"] == 0.0
+    assert m["distinct_1"] == 1.0 and m["collapse_alerts"] == [] and "vendi" not in m
+    worse = score_rows(rows, NO_MODEL, previous={"distinct_2": 1.0, "distinct_correct_per_problem": 3.0})
+    assert worse["collapse_alerts"] and "distinct_correct_per_problem" in worse["collapse_alerts"][0]
