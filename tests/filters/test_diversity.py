@@ -22,6 +22,18 @@ def test_diversity_metrics_by_hand():
     assert distinct_solutions_per_problem(rows) == 1.5
 
 
+def test_fast_distinct_ngrams_equal_the_tuple_version():
+    import random
+
+    from synthloop.filters.diversity import distinct_n_slow, distinct_ngrams
+
+    rng = random.Random(0)
+    texts = [" ".join(rng.choice(["a", "b", "dd", "e.", "f,g", "12"]) for _ in range(rng.randint(0, 30)))
+             for _ in range(200)]
+    fast = distinct_ngrams(texts, (1, 2, 3, 4))
+    assert fast == {n: distinct_n_slow(texts, n) for n in (1, 2, 3, 4)}
+
+
 def test_identical_texts_have_minimal_ngram_diversity():
     same = ["carry the one then add"] * 10  # 5 tokens, 10 copies
     s = diversity_scores(same, NO_MODEL)
