@@ -24,8 +24,75 @@ import random
 import re
 
 from .base import Problem, Verdict
+from .chain import Steps, replay
 
-_STEP = re.compile(r"^(\d)\+(\d)\+(\d)=(\d{1,2})$")
+_STEP = re.compile(r"^(\d)\+(\d)\+(\d)=(\d{1,2})$", re.ASCII)
+_PROMPT = re.compile(r"^(\d+)\+(\d+)=$", re.ASCII)
+
+
+_DIGITS = bytes.maketrans(b"0123456789", bytes(range(10)))  # b"457" -> bytes([4, 5, 7])
+
+
+# Replay (domains/chain.py) walks the columns. A state is (digits of a, digits of b, both ones
+# first and padded to one length; the column reached; the carry into it; answer digits so far).
+def _start(problem: Problem) -> tuple:
+    m = _PROMPT.match(problem.prompt)
+    a, b = (m[1], m[2]) if m else ("0", "0")
+    n = max(len(a), len(b))
+    # bytes of digit values: 3x cheaper to build than tuples of ints, and this runs per sample
+    ra = a[::-1].ljust(n, "0").encode().translate(_DIGITS)
+    rb = b[::-1].ljust(n, "0").encode().translate(_DIGITS)
+    return ra, rb, 0, 0, ""
+
+
+def _parse(line: str) -> tuple | None:
+    m = _STEP.match(line)
+    if m is None:
+        return None
+    x, y, c, s = m.groups()
+    return int(x), int(y), int(c), int(s)
+
+
+def _apply(state: tuple, step: tuple) -> tuple | None:
+    ra, rb, i, carry, digits = state
+    x, y, c, s = step
+    if i >= len(ra) or x != ra[i] or y != rb[i] or c != carry or s != x + y + c:
+        return None
+    return ra, rb, i + 1, s // 10, digits + str(s % 10)
+
+
+def _successors(state: tuple):
+    ra, rb, i, carry, _ = state
+    if i < len(ra):  # one path: the next column, added right
+        yield _apply(state, (ra[i], rb[i], carry, ra[i] + rb[i] + carry))
+
+
+def _final(state: tuple) -> str | None:
+    ra, _, i, carry, digits = state
+    if i < len(ra):
+        return None
+    return (digits + ("1" if carry else ""))[::-1].lstrip("0") or "0"
+
+
+def _read_answer(text: str) -> str | None:
+    # The same reading as `Addition.extract`.
+    if text.isascii() and text.isdigit():
+        return text[::-1].lstrip("0") or "0"
+    return None
+
+
+def _split(completion: str) -> tuple[list[str], str | None]:
+    """(step lines, the answer line's text): the answer line is the last line that starts with
+    '>', exactly where `Addition.extract` looks, so verify and extract always read the same answer."""
+    raw = completion.splitlines()
+    for i in range(len(raw) - 1, -1, -1):
+        if raw[i].startswith(">"):
+            return [t for ln in raw[:i] if (t := ln.strip())], raw[i][1:].strip()
+    return [t for ln in raw if (t := ln.strip())], None
+
+
+STEPS = Steps(start=_start, parse=_parse, apply=_apply, successors=_successors, final=_final,
+              read_answer=_read_answer, split=_split)
 
 
 class Addition:
@@ -35,6 +102,7 @@ class Addition:
         if not 1 <= min_digits <= max_digits:
             raise ValueError(f"addition: need 1 <= min_digits <= max_digits, got {min_digits}, {max_digits}")
         self.min_digits, self.max_digits = min_digits, max_digits
+        self.steps = STEPS
 
     def knobs(self) -> dict:
         return {"digits": [self.min_digits, self.max_digits]}
@@ -99,31 +167,13 @@ class Addition:
         return None
 
     def verify(self, problem: Problem, completion: str) -> Verdict:
-        a, b = self._operands(problem)
-        n = max(len(a), len(b))
-        ra, rb = a[::-1].ljust(n, "0"), b[::-1].ljust(n, "0")
-        extracted = self.extract(completion)
-        correct = extracted is not None and extracted == problem.answer
-        lines = [ln for ln in completion.splitlines() if ln and not ln.startswith(">")]
-        if extracted is None and not any(ln.startswith(">") for ln in completion.splitlines()):
-            # No answer line: the model stopped (or ran out of tokens) mid-solution.
-            return Verdict(False, None, False, len(lines), "truncated", len(lines))
-        first_bad, kind = None, "none"
-        carry = 0
-        for i in range(max(n, len(lines))):
-            m = _STEP.match(lines[i]) if i < len(lines) else None
-            if m is None:
-                first_bad = i
-                kind = "unparseable" if i < len(lines) else "truncated"
-                break
-            x, y, c, s = (int(g) for g in m.groups())
-            if i >= n or x != int(ra[i]) or y != int(rb[i]) or c != carry or s != x + y + c:
-                first_bad = i
-                # A wrong step whose carry out is still right does not change later steps.
-                true_s = int(ra[i]) + int(rb[i]) + carry if i < n else -1
-                kind = "static" if i < n and s // 10 == true_s // 10 else "dynamic"
-                break
-            carry = s // 10
-        if kind == "none" and not correct:
-            kind = "wrong_answer"
-        return Verdict(correct, extracted, first_bad is None, first_bad, kind, len(lines))
+        """Replay every column (domains/chain.py). A wrong column is `static` when the lines after
+        it and the answer are exactly what the right column leads to (a dropped column too), else
+        `dynamic`: `7+8+0=5` followed by `5+6+1=12` is a static slip, its carry was used right.
+
+        >>> d, p = Addition(), Problem("x", "addition", 3, "457+68=", "525")
+        >>> [d.verify(p, t).error_kind for t in ("7+8+0=5\\n5+6+1=12\\n4+0+1=5\\n>525",
+        ...                                        "7+8+0=5\\n5+6+0=11\\n4+0+1=5\\n>515")]
+        ['static', 'dynamic']
+        """
+        return replay(self.steps, problem, completion)

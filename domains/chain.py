@@ -37,6 +37,9 @@ class Steps:
     successors: Callable[[State], Iterable[State]]  # plausible right next states (finite)
     final: Callable[[State], str | None]  # the answer a finished state implies; None if unfinished
     read_answer: Callable[[str], str | None]  # the answer line's text (after '>') -> answer, or None
+    # completion -> (step lines, answer line's text or None); None: `split_completion`. A domain
+    # whose extractor finds the answer line its own way passes that here, so the two never disagree.
+    split: Callable[[str], tuple[list[str], str | None]] | None = None
 
 
 def split_completion(completion: str) -> tuple[list[str], str | None]:
@@ -89,7 +92,7 @@ def _recovers(steps: Steps, state: State, parsed: list, i: int, answer: str) -> 
 
 def replay(steps: Steps, problem: Problem, completion: str) -> Verdict:
     """Check every step and the final answer of `completion` (see the module docstring)."""
-    lines, answer_text = split_completion(completion)
+    lines, answer_text = (steps.split or split_completion)(completion)
     n = len(lines)
     extracted = steps.read_answer(answer_text) if answer_text is not None else None
     correct = extracted is not None and extracted == problem.answer

@@ -24,15 +24,23 @@ def test_every_step_is_checked():
     d = Addition()
     p = Problem("x", "addition", 3, "457+68=", "525")
     good = d.solution(p).splitlines()
-    # Wrong digit sum in step 1 with the same carry out: a local (static) slip.
+    # Wrong digit sum in step 1, the lines after it and the answer as the right step leads to: static.
     bad = good.copy()
     bad[1] = "5+6+1=13"
     v = d.verify(p, "\n".join(bad))
-    assert not v.steps_ok and v.first_bad_step == 1 and v.error_kind == "static"
-    # Wrong carry out of step 0 changes step 1: dynamic.
+    assert not v.steps_ok and v.first_bad_step == 1 and v.error_kind == "static" and v.correct
+    # A wrong carry out of step 0 that step 1 does not use (it adds the true carry 1): still static,
+    # nothing later depends on the slip.
     bad = good.copy()
     bad[0] = "7+8+0=5"
-    assert d.verify(p, "\n".join(bad)).error_kind == "dynamic"
+    v = d.verify(p, "\n".join(bad))
+    assert (v.first_bad_step, v.error_kind, v.correct) == (0, "static", True)
+    # The same slip when step 1 goes on from the wrong carry: it propagates, dynamic.
+    v = d.verify(p, "7+8+0=5\n5+6+0=11\n4+0+1=5\n>515")
+    assert (v.first_bad_step, v.error_kind, v.correct) == (0, "dynamic", False)
+    # A wrong digit with the right carry out, but the wrong digit reaches the answer line: dynamic.
+    v = d.verify(p, "7+8+0=13\n5+6+1=12\n4+0+1=5\n>325")
+    assert (v.first_bad_step, v.error_kind) == (0, "dynamic")
     # A right answer reached through a wrong step is correct but not steps_ok.
     bad = good.copy()
     bad[2] = "4+0+1=5x"
@@ -40,12 +48,36 @@ def test_every_step_is_checked():
     assert v.correct and not v.steps_ok and v.error_kind == "unparseable"
 
 
+def test_a_dropped_column_is_a_static_slip_not_a_truncation():
+    d = Addition()
+    p = Problem("x", "addition", 3, "457+68=", "525")
+    # Column 1 left out: caught where the next line no longer follows, and static.
+    v = d.verify(p, "7+8+0=15\n4+0+1=5\n>525")
+    assert (v.correct, v.steps_ok, v.first_bad_step, v.error_kind) == (True, False, 1, "static")
+    # The last column left out: the steps stop short, the answer is still the right one.
+    v = d.verify(p, "7+8+0=15\n5+6+1=12\n>525")
+    assert (v.first_bad_step, v.error_kind) == (2, "static")
+    # Stopping short with a wrong answer is not static.
+    assert d.verify(p, "7+8+0=15\n5+6+1=12\n>52").error_kind == "wrong_answer"
+
+
+def test_verify_reads_the_answer_exactly_where_extract_does():
+    d = Addition()
+    p = Problem("x", "addition", 2, "19+3=", "22")
+    for text in ["9+3+0=12\n1+0+1=2\n>22", "9+3+0=12\n1+0+1=2\n >22", "9+3+0=12\n>2\n1+0+1=2\n>22 ",
+                 "9+3+0=12\n1+0+1=2\n>22\n>x", "9+3+0=12\n1+0+1=2\n>٢٢", "9+3+0=12\r\n1+0+1=2\r\n>220"]:
+        assert d.verify(p, text).extracted == Addition.extract(text), text
+    assert d.verify(p, "9+3+0=12\n1+0+1=2\n >22").error_kind == "truncated"  # no line starts with '>'
+    # only ASCII digits are digits in a step
+    assert d.verify(p, "٩+3+0=12\n1+0+1=2\n>22").error_kind == "unparseable"
+
+
 def test_truncated_and_wrong_answers():
     d = Addition()
     p = Problem("x", "addition", 2, "19+3=", "22")
     assert d.verify(p, "9+3+0=12").error_kind == "truncated"
     v = d.verify(p, "9+3+0=12\n1+0+1=2\n>23")
-    assert not v.correct and v.extracted == "32"
+    assert not v.correct and v.extracted == "32" and (v.steps_ok, v.error_kind) == (True, "wrong_answer")
 
 
 def test_extractor_never_raises():

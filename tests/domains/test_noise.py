@@ -8,10 +8,10 @@ from synthloop.domains import get_domain
 from synthloop.domains.chain import split_completion
 from synthloop.domains.noise import dynamic_noise, flip_digit_in_line, static_noise
 
-MINE = ["mul", "sort", "median", "gcd", "base"]
+ALGO = ["addition", "mul", "sort", "median", "gcd", "base"]
 
 
-@pytest.mark.parametrize("name", MINE)
+@pytest.mark.parametrize("name", ALGO)
 def test_static_and_dynamic_noise_are_told_apart(name):
     d = get_domain(name)
     rng = random.Random(7)
@@ -50,18 +50,3 @@ def test_digit_flip_never_adds_a_leading_zero():
         out = flip_digit_in_line("17 2 305", rng)
         assert out != "17 2 305" and all(not (len(t) > 1 and t[0] == "0") for t in out.split())
     assert flip_digit_in_line("no digits", rng) is None
-
-
-@pytest.mark.xfail(strict=True, reason="addition's verifier (lead-owned) classifies by the carry value, "
-                   "not by what later lines do: a dropped column reads as truncated, a wrong digit that "
-                   "reaches the answer as static. See the issue-3 report.")
-def test_addition_classifies_injected_noise():
-    d = get_domain("addition")
-    rng = random.Random(3)
-    for p in d.make_problems(300, seed=1, difficulties=[3, 4]):
-        text, hit = dynamic_noise(d, p, rate=0.3, rng=rng)
-        if hit:
-            assert d.verify(p, text).error_kind == "dynamic"
-        text, hit = static_noise(d.solution(p), rate=0.3, rng=rng)
-        if hit:
-            assert d.verify(p, text).error_kind == "static"
