@@ -8,6 +8,7 @@ on its own seed, never on which other requests share its batch.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import torch
@@ -86,6 +87,9 @@ class HFBackend:
         self.device = device or next(model.parameters()).device.type
         self.batch_size = batch_size
         self.tokenizer.padding_side = "left"
+        # The prompt pass needs logits at the last position only: with a large vocabulary, logits
+        # for every prompt position cost more time and memory than the rest of the pass.
+        self._last_only = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     @classmethod
     def from_path(cls, path, batch_size: int = 256, device: str | None = None) -> HFBackend:
@@ -136,7 +140,8 @@ class HFBackend:
         seen.scatter_(1, ids, attn.bool())
 
         position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True)
+        keep = {"logits_to_keep": 1} if self._last_only else {}
+        out = self.model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True, **keep)
         past = out.past_key_values
         logits = out.logits[:, -1, :].float()
         new_tokens, logps = [], []

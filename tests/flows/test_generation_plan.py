@@ -1,0 +1,53 @@
+"""Round 2's generation plan comes from round 1's published rows; the total stays problems x K."""
+
+import pytest
+
+from synthloop.flows import stages
+from synthloop.flows.config import ConfigError, load_config
+from synthloop.warehouse import Catalog
+
+
+def test_round_two_adapts_and_records_why(home, tiny_config):
+    cat = Catalog(home)
+    stages.bootstrap(cat, tiny_config)
+    model = stages.incumbent(cat, "tiny")
+    rows = stages.make_rows(cat, tiny_config, 1, model)
+    metrics = stages.filter_rows(cat, tiny_config, 1, rows)
+    assert "no earlier round" in metrics["allocation"]["reason"]
+    cat.publish("tiny", rows, round=1, metrics=metrics, config_hash=tiny_config.config_hash())
+
+    problems = stages.sample_problems(tiny_config, 2)
+    plan = stages.generation_plan(cat, tiny_config, 2, problems)
+    gen = tiny_config.generation
+    assert sum(plan.budgets) == len(problems) * gen.samples_per_problem
+    lo, hi = gen.sample_range()
+    assert all(lo <= b <= hi for b in plan.budgets)
+    assert sum(e.share for e in plan.portfolio) == pytest.approx(1.0)
+    assert min(e.share for e in plan.portfolio) >= gen.min_share - 1e-9
+    rec = plan.record
+    assert rec["from"] == {"round": 1, "version": 1}
+    assert set(rec["samplers"]) == {"cool", "warm", "hot"}
+    assert all("share" in s["reason"] for s in rec["samplers"].values())
+    assert set(rec["problems"]["by_bucket"]) <= {"addition/d1", "addition/d2"}
+
+    rows2 = stages.make_rows(cat, tiny_config, 2, model)
+    assert len(rows2) == len(problems) * gen.samples_per_problem
+    assert [sum(r["problem_id"] == p.id for r in rows2) for p in problems] == plan.budgets
+    m2 = stages.filter_rows(cat, tiny_config, 2, rows2)
+    assert m2["allocation"] == rec  # recorded in the round's metrics as planned
+
+    off = tiny_config.model_copy(update={"generation": gen.model_copy(update={"adaptive": False})})
+    assert stages.generation_plan(cat, off, 2, problems).budgets is None
+
+
+def test_generation_config_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("generation: {min_share: 0.5}\n")
+    with pytest.raises(ConfigError, match="min_share 0.5 x 3 samplers"):
+        load_config(bad)
+    bad.write_text("generation: {samples_per_problem: 8, max_samples_per_problem: 4}\n")
+    with pytest.raises(ConfigError, match="max_samples_per_problem"):
+        load_config(bad)
+    bad.write_text("generation: {samplers: [{name: a, prompt_variant: fancy}]}\n")
+    with pytest.raises(ConfigError, match="unknown prompt variant"):
+        load_config(bad)
