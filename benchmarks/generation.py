@@ -37,21 +37,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # ../shared/gpu/README.md
 os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
 
-import torch  # noqa: E402
-
-from synthloop.domains import Problem  # noqa: E402
-from synthloop.generators import PortfolioEntry, Sampler, generate_rows  # noqa: E402
-from synthloop.generators.hf import HFBackend  # noqa: E402
-from synthloop.training import model as model_lib  # noqa: E402
+import torch
+from synthloop.domains import Problem
+from synthloop.generators import PortfolioEntry, Sampler, generate_rows
+from synthloop.generators.hf import HFBackend
+from synthloop.training import model as model_lib
 
 torch.set_flush_denormal(True)
 
-SAMPLER = dict(temperature=0.8, top_p=0.95)  # the anchor's setting (../shared/gpu/README.md)
+SAMPLER = {"temperature": 0.8, "top_p": 0.95}  # the anchor's setting (../shared/gpu/README.md)
 PORTFOLIO = [  # four different decoding rules in one call
-    dict(name="cool", temperature=0.6),
-    dict(name="warm", temperature=0.8, top_p=0.95),
-    dict(name="topk", temperature=1.0, top_k=50),
-    dict(name="hot", temperature=1.1, min_p=0.05),
+    {"name": "cool", "temperature": 0.6},
+    {"name": "warm", "temperature": 0.8, "top_p": 0.95},
+    {"name": "topk", "temperature": 1.0, "top_k": 50},
+    {"name": "hot", "temperature": 1.1, "min_p": 0.05},
 ]
 
 
@@ -126,10 +125,9 @@ def run_hf(model, tok, problems, new_tokens, batch, device) -> float:
 
 
 def run_vllm(path, tok, problems, new_tokens, args, attention) -> dict:
+    from synthloop.generators.vllm import VLLMBackend
     from vllm import SamplingParams
     from vllm.inputs import TokensPrompt
-
-    from synthloop.generators.vllm import VLLMBackend
 
     t = time.perf_counter()
     backend = VLLMBackend.from_path(

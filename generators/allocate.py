@@ -200,7 +200,7 @@ def fit_total(wanted: Sequence[float], total: int, lo: int, hi: int) -> list[int
         m = (a + b) / 2
         a, b = (m, b) if sum(fitted(m)) < total else (a, m)
     x = fitted(b)
-    out = [min(int(math.floor(v + 1e-9)), hi) for v in x]
+    out = [min(math.floor(v + 1e-9), hi) for v in x]
     short = total - sum(out)
     order = sorted((i for i in range(n) if out[i] < hi), key=lambda i: (-(x[i] - out[i]), i))
     for i in order[: max(short, 0)]:

@@ -126,7 +126,7 @@ class HFBackend:
         enc = tok([r.prompt for r in reqs], return_tensors="pt", padding=True).to(dev)
         ids, attn = enc["input_ids"], enc["attention_mask"]
         B, V = ids.shape[0], self.model.config.vocab_size
-        f32 = dict(dtype=torch.float32, device=dev)
+        f32 = {"dtype": torch.float32, "device": dev}
         temperature = torch.tensor([r.sampler.temperature for r in reqs], **f32)
         top_p = torch.tensor([r.sampler.top_p for r in reqs], **f32)
         min_p = torch.tensor([r.sampler.min_p for r in reqs], **f32)

@@ -51,20 +51,20 @@ def sampling_kwargs(req: Request, logprobs: bool = True) -> dict:
     s = req.sampler
     if s.temperature > 2:
         raise ValueError(f"sampler {s.name}: vLLM accepts temperature up to 2, got {s.temperature}")
-    return dict(
-        n=1,
-        temperature=s.temperature,
-        top_p=s.top_p,
-        top_k=s.top_k,  # 0 disables it, as in our Sampler (vLLM 0.26 takes 0 or -1)
-        min_p=s.min_p,
-        repetition_penalty=s.repetition_penalty,
-        seed=req.seed & ((1 << 63) - 1),  # vLLM keeps seeds as int64
-        max_tokens=s.max_new_tokens,
+    return {
+        "n": 1,
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "top_k": s.top_k,  # 0 disables it, as in our Sampler (vLLM 0.26 takes 0 or -1)
+        "min_p": s.min_p,
+        "repetition_penalty": s.repetition_penalty,
+        "seed": req.seed & ((1 << 63) - 1),  # vLLM keeps seeds as int64
+        "max_tokens": s.max_new_tokens,
         # 0 = only the sampled token's log-prob; "raw" mode (vLLM's default) makes it the model's
         # own distribution at T=1, the same quantity the transformers backend averages.
-        logprobs=0 if logprobs else None,
-        detokenize=False,  # decoded below by the model's tokenizer, as transformers does
-    )
+        "logprobs": 0 if logprobs else None,
+        "detokenize": False,  # decoded below by the model's tokenizer, as transformers does
+    }
 
 
 class VLLMBackend:

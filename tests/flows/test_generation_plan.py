@@ -1,7 +1,6 @@
 """Round 2's generation plan comes from round 1's published rows; the total stays problems x K."""
 
 import pytest
-
 from synthloop.flows import stages
 from synthloop.flows.config import ConfigError, load_config
 from synthloop.warehouse import Catalog

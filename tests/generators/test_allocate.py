@@ -3,7 +3,6 @@
 import random
 
 import pytest
-
 from synthloop.domains import Problem
 from synthloop.generators import PortfolioEntry, Sampler
 from synthloop.generators.allocate import (

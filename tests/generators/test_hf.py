@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from synthloop.generators import GREEDY, Request, Sampler, split_budget
 from synthloop.generators.hf import HFBackend, gumbel_noise, process_logits
 from synthloop.training.model import ModelConfig, build_model, build_tokenizer
@@ -52,7 +51,7 @@ def test_warpers():
     one = torch.ones(1)
 
     def kept(**kw):
-        args = dict(temperature=one, top_k=torch.zeros(1, dtype=torch.long), top_p=one, min_p=torch.zeros(1), rep_penalty=one)
+        args = {"temperature": one, "top_k": torch.zeros(1, dtype=torch.long), "top_p": one, "min_p": torch.zeros(1), "rep_penalty": one}
         args.update(kw)
         out = process_logits(logits, seen, **args)
         return (out > torch.finfo(out.dtype).min).sum().item()

@@ -1,7 +1,6 @@
 """Rows from a portfolio: seeds, prompt variants, per-problem budgets, the records both backends share."""
 
 import pytest
-
 from synthloop.domains import Problem
 from synthloop.generators import PortfolioEntry, Request, Sampler, generate_rows
 from synthloop.generators.hf import HFBackend

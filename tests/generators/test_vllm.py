@@ -8,10 +8,14 @@ import importlib.util
 
 import pytest
 import torch
-
 from synthloop.domains import get_domain
 from synthloop.generators import GREEDY, PortfolioEntry, Request, Sampler, generate_rows
-from synthloop.generators.vllm import BackendUnavailable, VLLMBackend, check_available, sampling_kwargs
+from synthloop.generators.vllm import (
+    BackendUnavailable,
+    VLLMBackend,
+    check_available,
+    sampling_kwargs,
+)
 
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
@@ -28,8 +32,10 @@ def test_asking_for_vllm_where_it_cannot_run_is_one_clear_error(tmp_path):
 def test_sampling_kwargs_carry_every_setting():
     s = Sampler("s", temperature=0.7, top_p=0.9, top_k=20, min_p=0.05, repetition_penalty=1.1, max_new_tokens=33)
     kw = sampling_kwargs(Request("1+1=", s, (1 << 64) - 1))
-    assert kw == dict(n=1, temperature=0.7, top_p=0.9, top_k=20, min_p=0.05, repetition_penalty=1.1,
-                      seed=(1 << 63) - 1, max_tokens=33, logprobs=0, detokenize=False)
+    assert kw == {
+        "n": 1, "temperature": 0.7, "top_p": 0.9, "top_k": 20, "min_p": 0.05, "repetition_penalty": 1.1,
+        "seed": (1 << 63) - 1, "max_tokens": 33, "logprobs": 0, "detokenize": False,
+    }
     assert sampling_kwargs(Request("x", GREEDY, 0))["temperature"] == 0.0
     with pytest.raises(ValueError, match="up to 2"):
         sampling_kwargs(Request("x", Sampler("h", temperature=2.5), 0))
@@ -122,7 +128,7 @@ def test_both_backends_give_the_same_kind_of_rows_and_one_call_per_portfolio(bac
 
     vl.llm.generate = counted
     try:
-        kw = dict(round=1, seed=0, model_id="m", config_hash="h", budgets=[6] * 12)
+        kw = {"round": 1, "seed": 0, "model_id": "m", "config_hash": "h", "budgets": [6] * 12}
         rows_vl = generate_rows(vl, problems, portfolio, 6, **kw)
     finally:
         vl.llm.generate = real_generate
