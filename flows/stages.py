@@ -245,7 +245,8 @@ def filter_rows(cat: Catalog, cfg: LoopConfig, round: int, rows: list[dict]) -> 
     problems = {p.id: p for p in sample_problems(cfg, round)}
     drops = verify_rows(rows, domains_of(cfg), problems, cfg.verify)
     prior = prior_signatures(cat, cfg.name, before_round=round)
-    drops.update(dedup_rows(rows, cfg.dedup, prior))
+    if cfg.dedup.enabled:
+        drops.update(dedup_rows(rows, cfg.dedup, prior))
     metrics = score_rows(rows, cfg.diversity, previous=previous_metrics(cat, cfg.name, round))
     metrics["allocation"] = generation_plan(cat, cfg, round, list(problems.values())).record
     return metrics
