@@ -55,7 +55,11 @@ class Domain(Protocol):
         """The difficulty knobs with their ranges, for `synthloop domains`."""
 
     def make_problems(self, n: int, seed: int, difficulties: list[int]) -> list[Problem]:
-        """`n` problems drawn with `seed`, difficulty drawn uniformly from `difficulties`."""
+        """`n` problems drawn with `seed`, difficulty drawn uniformly from `difficulties`.
+
+        A domain with a fixed pool of problems (the file domain) draws only from its training
+        split here and also has `heldout_problems(n, seed, difficulties)`, drawing only from
+        the held-out split; `training.evaluate.heldout_problems` uses it when present."""
 
     def solution(self, problem: Problem, variant: int = 0) -> str:
         """A worked, correct completion for `problem` (the text after the prompt)."""

@@ -7,18 +7,25 @@ answer is the reference and the whole cell is the worked solution for the seed s
 (missing columns, empty prompts, answers the checker cannot read) are skipped and reported with
 their row numbers (1-based: the line of a JSONL file, the row of a Parquet file).
 
+The rows are split once, by a stable hash of each prompt, into a training split (`make_problems`
+draws only from it: seed set and rounds) and a held-out split (`heldout_problems`, what the loop
+evaluates on), `heldout_fraction` of the prompts; a prompt is in one split only, in every run.
+
 Where a completion carries calculator annotations (`<<48/2=24>>`), every one is checked too:
 the verdict's step fields then say which is the first wrong one and whether it is `static` or
 `dynamic` (see `checkers.classify_annotations`).
 
 >>> import json, tempfile
 >>> path = tempfile.mktemp(suffix=".jsonl")
+>>> rows = [{"question": "2+2?", "answer": "2+2=<<2+2=4>>4\\n#### 4"}, {"question": "3+3?", "answer": "6"}]
 >>> with open(path, "w") as f:
-...     _ = f.write(json.dumps({"question": "2+2?", "answer": "2+2=<<2+2=4>>4\\n#### 4"}) + "\\n")
+...     _ = f.write("".join(json.dumps(r) + "\\n" for r in rows))
 >>> d = FileDomain(path, checker="pattern", pattern="####")
 >>> p = d.make_problems(1, seed=0, difficulties=[1])[0]
 >>> p.prompt, p.answer
 ('2+2?', '4')
+>>> [q.prompt for q in d.heldout_problems(5, seed=0, difficulties=[1])]
+['3+3?']
 >>> d.verify(p, "2+2=<<2+2=5>>5\\n#### 4").error_kind
 'static'
 """
@@ -26,6 +33,7 @@ the verdict's step fields then say which is the first wrong one and whether it i
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -134,12 +142,18 @@ class FileDomain:
         solution_column: str | None = None,  # worked solutions for the seed set, if the file has them
         difficulty_column: str | None = None,  # integer >= 1 per row; without it every row is 1
         template: str = "{prompt}",  # how a row's prompt becomes the model's prompt
+        heldout_fraction: float = 0.2,  # share of the prompts kept out of training, for evaluation
     ):
         self.path = os.path.abspath(os.path.expanduser(str(path)))
         if not os.path.isfile(self.path):
             raise ValueError(f"file domain: no such file: {path}")
         if "{prompt}" not in template:
             raise ValueError("file domain: template must contain {prompt}")
+        if isinstance(heldout_fraction, bool) or not isinstance(heldout_fraction, int | float) \
+                or not 0 < heldout_fraction < 1:
+            raise ValueError("file domain: heldout_fraction must be a number strictly between 0 and 1, "
+                             f"got {heldout_fraction!r}")
+        self.heldout_fraction = float(heldout_fraction)
         self.checker = Checker(checker, tolerance=tolerance, pattern=pattern)
         self.columns = (prompt_column, answer_column, solution_column, difficulty_column)
         self.template = template
@@ -154,22 +168,37 @@ class FileDomain:
 
     def knobs(self) -> dict:
         good, bad = self.rows()
+        train, held = self.split()
         return {"path": self.path, "checker": self.checker.kind, "rows": len(good), "skipped": len(bad),
-                "difficulties": sorted({r[4] for r in good})}
+                "difficulties": sorted({r[4] for r in good}), "heldout_fraction": self.heldout_fraction,
+                "train_rows": len(train), "heldout_rows": len(held)}
+
+    def split(self) -> tuple[list[tuple], list[tuple]]:
+        """(training rows, held-out rows): a prompt is held out when its hash falls under
+        `heldout_fraction`, so its side never depends on the run, the row order or other rows.
+        Only when that leaves a side empty (a handful of prompts) does the prompt nearest the
+        cut cross over. Rows with the same prompt stay together."""
+        good = self.rows()[0]
+        score = {r[1]: _unit_hash(r[1]) for r in good}
+        if len(score) < 2:
+            raise ValueError(f"file domain: {self.path} has only one distinct prompt; training and "
+                             "held-out evaluation need at least 2 different prompts")
+        held = {p for p, h in score.items() if h < self.heldout_fraction}
+        if not held:
+            held = {min(score, key=score.get)}
+        elif len(held) == len(score):
+            held.remove(max(score, key=score.get))
+        return [r for r in good if r[1] not in held], [r for r in good if r[1] in held]
 
     def make_problems(self, n: int, seed: int, difficulties: list[int]) -> list[Problem]:
-        good = self.rows()[0]
-        pool = [r for r in good if r[4] in set(difficulties)] or list(good)
-        rng = random.Random(seed)
-        order: list = []
-        while len(order) < n:  # each row once before any row twice
-            batch = list(pool)
-            rng.shuffle(batch)
-            order += batch
-        return [
-            Problem(f"file-{seed}-{i}", self.name, d, prompt, ref, {"row": row, "solution": sol})
-            for i, (row, prompt, ref, sol, d) in enumerate(order[:n])
-        ]
+        """`n` problems from the training split (each row once before any row twice)."""
+        return _draw(self.split()[0], n, seed, difficulties, f"file-{seed}")
+
+    def heldout_problems(self, n: int, seed: int, difficulties: list[int]) -> list[Problem]:
+        """Up to `n` problems from the held-out split, each row at most once; never a training prompt."""
+        held = self.split()[1]
+        n = min(n, len(_pool(held, difficulties)))  # a row twice would only weigh it double
+        return _draw(held, n, seed, difficulties, f"file-heldout-{seed}")
 
     def solution(self, problem: Problem, variant: int = 0) -> str:
         """The file's worked solution when it has one, else the answer in the checker's format."""
@@ -185,6 +214,30 @@ class FileDomain:
 
     def verify(self, problem: Problem, completion: str) -> Verdict:
         return verify_answer(self.checker, problem.answer, completion)
+
+
+def _unit_hash(prompt: str) -> float:
+    """A stable number in [0, 1) for a prompt (blake2b: the same in every process and version)."""
+    digest = hashlib.blake2b(prompt.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _pool(rows: list[tuple], difficulties: list[int]) -> list[tuple]:
+    return [r for r in rows if r[4] in set(difficulties)] or list(rows)
+
+
+def _draw(rows: list[tuple], n: int, seed: int, difficulties: list[int], prefix: str) -> list[Problem]:
+    pool = _pool(rows, difficulties)
+    rng = random.Random(seed)
+    order: list = []
+    while len(order) < n:  # each row once before any row twice
+        batch = list(pool)
+        rng.shuffle(batch)
+        order += batch
+    return [
+        Problem(f"{prefix}-{i}", "file", d, prompt, ref, {"row": row, "solution": sol})
+        for i, (row, prompt, ref, sol, d) in enumerate(order[:n])
+    ]
 
 
 def verify_answer(checker: Checker, reference: str, completion: str) -> Verdict:

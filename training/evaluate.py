@@ -40,6 +40,12 @@ class EvalConfig:
 
 
 def heldout_problems(domain: Domain, cfg: EvalConfig) -> list[Problem]:
+    """The held-out problems: a domain with a fixed pool of problems (the file domain) gives them
+    from its held-out split, which training never draws from; a generated domain draws them with
+    the eval seed."""
+    split = getattr(domain, "heldout_problems", None)
+    if split is not None:
+        return split(cfg.n_problems, cfg.seed, list(cfg.difficulties))
     return domain.make_problems(cfg.n_problems, cfg.seed, list(cfg.difficulties))
 
 

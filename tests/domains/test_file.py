@@ -33,8 +33,10 @@ def test_bad_rows_are_reported_with_row_numbers_and_skipped(tmp_path, caplog):
     d = get_domain("file", path=str(path), prompt_column="q", answer_column="a")
     assert [n for n, _ in d.skipped] == [2, 3, 4, 5]
     assert "row 4: not valid JSON" in caplog.text
-    ps = d.make_problems(5, seed=0, difficulties=[1])
-    assert sorted({p.answer for p in ps}) == ["2", "8"] and len(ps) == 5
+    ps = d.make_problems(5, seed=0, difficulties=[1])  # the training split: one of the two rows
+    held = d.heldout_problems(5, seed=0, difficulties=[1])  # the other, once
+    assert len(ps) == 5 and len({p.answer for p in ps}) == 1 and len(held) == 1
+    assert sorted({p.answer for p in ps + held}) == ["2", "8"]
     assert d.verify(ps[0], f"it is {ps[0].answer}").correct
 
 
@@ -43,10 +45,12 @@ def test_parquet_with_difficulty_and_solution_columns(tmp_path):
     duckdb.sql("SELECT * FROM (VALUES ('x^2 at 3?', '9', 'x^2 = 9 so \\boxed{9}', 2), ('1/2+1/4?', '3/4', NULL, 1)) "
                "t(problem, answer, worked, level)").write_parquet(str(path))
     d = get_domain("file", path=str(path), checker="math", solution_column="worked", difficulty_column="level")
-    hard = d.make_problems(3, seed=1, difficulties=[2])
-    assert {p.prompt for p in hard} == {"x^2 at 3?"} and hard[0].difficulty == 2
+    # Two rows: one is training, the other held out; either way difficulty picks its row.
+    both = d.make_problems(3, seed=1, difficulties=[1, 2]) + d.heldout_problems(3, seed=1, difficulties=[1, 2])
+    hard = [p for p in both if p.difficulty == 2]
+    assert {p.prompt for p in hard} == {"x^2 at 3?"}
     assert d.verify(hard[0], d.solution(hard[0])).correct
-    easy = d.make_problems(1, seed=1, difficulties=[1])[0]
+    easy = next(p for p in both if p.difficulty == 1)
     assert d.verify(easy, "so it is $\\frac{3}{4}$").correct and d.verify(easy, "0.75").correct
     assert not d.verify(easy, "$\\frac{2}{3}$").correct
 
@@ -87,7 +91,9 @@ def test_missing_file_and_columns_are_one_clear_error(tmp_path):
 def test_gsm8k_test_set_loads_as_it_is_and_its_solutions_verify():
     d = get_domain("file", path=str(GSM8K / "test.jsonl"), checker="pattern", pattern="####")
     assert d.knobs()["rows"] == 1319 and d.skipped == []
-    ps = d.make_problems(1319, seed=0, difficulties=[1])
+    n_train = len(d.split()[0])
+    ps = d.make_problems(n_train, seed=0, difficulties=[1]) + d.heldout_problems(1319, seed=0, difficulties=[1])
+    assert len({p.prompt for p in ps}) == len(ps) == 1319  # every row, once
     assert ps[0].answer.lstrip("-").replace(".", "").isdigit()
     kinds = Counter(d.verify(p, d.solution(p)).error_kind for p in ps)
     assert kinds == Counter({"none": 1319})  # every annotated step of the references checks
