@@ -133,6 +133,7 @@ def run_vllm(path, tok, problems, new_tokens, args, attention) -> dict:
     backend = VLLMBackend.from_path(
         path, dtype="bfloat16", enforce_eager=args.eager, gpu_memory_utilization=args.gpu_mem,
         attention_backend=attention, max_model_len=args.prompt_len + new_tokens + 8,
+        enable_prefix_caching=False,  # else the paths after the first reuse its prompt KV
     )
     print(f"  engine ready in {time.perf_counter() - t:.1f}s (attention {attention or 'auto'}, "
           f"{'eager' if args.eager else 'compiled + CUDA graphs'})", flush=True)
