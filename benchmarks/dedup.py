@@ -7,9 +7,10 @@ earlier text with 1-6 characters changed (Jaccard ~0.81-0.97 around the 0.85 thr
 method goes from the texts to a keep-mask with the same rule: a text is dropped when an earlier kept
 text is a candidate of its LSH index with estimated Jaccard >= threshold (5-char shingles, 128
 permutations):
-  datasketch  Python shingling + MinHash.bulk + MinHashLSH (b, r of its own choice), query/insert loop
-  rensa       Python shingling + RMinHashDeduplicator.add_pairs, with datasketch's number of bands
-              (8 x 16 at 0.85; rensa needs the bands to divide num_perm)
+  datasketch  Python shingling + MinHash.bulk + MinHashLSH (b x r = 11 x 11: its choice for our
+              recall-leaning weights, see DedupConfig.lsh_weights), query/insert loop
+  rensa       Python shingling + RMinHashDeduplicator.add_pairs with 16 x 8 (rensa needs the bands
+              to divide num_perm: the rows per band nearest to 11)
   ours        synthloop.filters.dedup.dedup_texts (compiled shingling + hashing, banded greedy index)
 Agreement: on a random sample of texts, the share whose keep/drop decision equals the exact one
 (dropped iff some earlier text has exact 5-gram Jaccard >= threshold).
@@ -29,12 +30,15 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import numpy as np  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
-from datasketch import MinHash, MinHashLSH  # noqa: E402
-
-from synthloop.filters.dedup import DedupConfig, dedup_texts, signatures  # noqa: E402
-from synthloop.filters.diversity import DiversityConfig, diversity_scores, distinct_solutions_per_problem  # noqa: E402
+import numpy as np
+import scipy.sparse as sp
+from datasketch import MinHash, MinHashLSH
+from synthloop.filters.dedup import DedupConfig, dedup_texts, signatures
+from synthloop.filters.diversity import (
+    DiversityConfig,
+    distinct_solutions_per_problem,
+    diversity_scores,
+)
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
@@ -66,7 +70,7 @@ def run_datasketch(texts: list[str], cfg: DedupConfig) -> np.ndarray:
     n = cfg.ngram
     sh = [[b[i : i + n] for i in range(len(b) - n + 1)] for b in (t.encode() for t in texts)]
     mhs = MinHash.bulk(sh, num_perm=cfg.num_perm, seed=cfg.seed)
-    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
+    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm, weights=cfg.lsh_weights)
     keep = np.zeros(len(texts), bool)
     for i, m in enumerate(mhs):
         if not any(m.jaccard(mhs[j]) >= cfg.threshold for j in lsh.query(m)):
@@ -80,7 +84,10 @@ def run_rensa(texts: list[str], cfg: DedupConfig) -> np.ndarray:
 
     n = cfg.ngram
     sh = [[t[i : i + n] for i in range(len(t) - n + 1)] for t in texts]
-    bands = cfg.bands[0] if cfg.num_perm % cfg.bands[0] == 0 else 16
+    # rensa needs bands dividing num_perm: take the rows per band nearest to datasketch's choice.
+    r = cfg.bands[1]
+    divisors = [d for d in range(1, cfg.num_perm + 1) if cfg.num_perm % d == 0]
+    bands = min(divisors, key=lambda d: abs(cfg.num_perm // d - r))
     dd = rensa.RMinHashDeduplicator(cfg.threshold, cfg.num_perm, True, bands)
     return np.array(dd.add_pairs([(str(i), s) for i, s in enumerate(sh)]), bool)
 

@@ -2,8 +2,8 @@
 
 Texts are shingled into character (byte) or word n-grams and hashed into datasketch-compatible
 `affine32` signatures (`filters/minhash.py`). LSH uses the bands and rows datasketch's
-`MinHashLSH` picks for the threshold (weighted towards recall, see `lsh_weights`); a candidate is confirmed when the signatures' Jaccard
-estimate reaches the threshold.
+`MinHashLSH` picks for the threshold (weighted towards recall, see `lsh_weights`); a candidate is
+confirmed when the signatures' Jaccard estimate reaches the threshold.
 
 The decision is greedy keep-first, as a user of `MinHashLSH` would write it (query, then insert if
 nothing matched): rows are taken in order; a row is dropped when a *kept* row (an earlier round's,

@@ -53,9 +53,9 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=64)
-def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) that datasketch's MinHashLSH picks for this threshold (equal FP/FN weights)."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+def lsh_params(threshold: float, num_perm: int, weights: tuple[float, float] = (0.5, 0.5)) -> tuple[int, int]:
+    """(bands, rows) that datasketch's MinHashLSH picks for this threshold and (FP, FN) weights."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=tuple(weights))
     return lsh.b, lsh.r
 
 

@@ -1,9 +1,13 @@
 import numpy as np
 import pytest
-
 from synthloop.filters.diversity import (
-    DiversityConfig, collapse_alerts, compression_ratio, distinct_n, distinct_solutions_per_problem,
-    diversity_scores, score_rows,
+    DiversityConfig,
+    collapse_alerts,
+    compression_ratio,
+    distinct_n,
+    distinct_solutions_per_problem,
+    diversity_scores,
+    score_rows,
 )
 from synthloop.filters.embed import mean_pairwise_distance, vendi_score
 
