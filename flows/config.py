@@ -114,9 +114,12 @@ class GenerationSpec(_Strict):
     @classmethod
     def _backend_here(cls, v: str) -> str:
         if v == "vllm":  # fail at load time with one line, not inside the round
-            from synthloop.generators.vllm import check_available
+            from synthloop.generators.vllm import BackendUnavailable, check_available
 
-            check_available()
+            try:
+                check_available()
+            except BackendUnavailable as e:
+                raise ValueError(str(e)) from None
         return v
 
     @model_validator(mode="after")
