@@ -82,12 +82,14 @@ def _read_answer(text: str) -> str | None:
 
 
 def _split(completion: str) -> tuple[list[str], str | None]:
-    """(step lines, the answer line's text): the answer line is the last line that starts with
-    '>', exactly where `Addition.extract` looks, so verify and extract always read the same answer."""
+    """(step lines, the answer line's text). The answer line is the last line that starts with
+    '>', exactly where `Addition.extract` looks, so verify and extract read the same answer. Every
+    other non-empty line is a step, text after the answer line too: a completion that runs on past
+    its answer is not a clean solution."""
     raw = completion.splitlines()
     for i in range(len(raw) - 1, -1, -1):
         if raw[i].startswith(">"):
-            return [t for ln in raw[:i] if (t := ln.strip())], raw[i][1:].strip()
+            return [t for ln in raw[:i] + raw[i + 1 :] if (t := ln.strip())], raw[i][1:].strip()
     return [t for ln in raw if (t := ln.strip())], None
 
 

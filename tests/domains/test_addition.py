@@ -68,6 +68,11 @@ def test_verify_reads_the_answer_exactly_where_extract_does():
                  "9+3+0=12\n1+0+1=2\n>22\n>x", "9+3+0=12\n1+0+1=2\n>٢٢", "9+3+0=12\r\n1+0+1=2\r\n>220"]:
         assert d.verify(p, text).extracted == Addition.extract(text), text
     assert d.verify(p, "9+3+0=12\n1+0+1=2\n >22").error_kind == "truncated"  # no line starts with '>'
+    # Text after the answer line, or a second answer line, is not a clean solution.
+    v = d.verify(p, "9+3+0=12\n1+0+1=2\n>22\n1+0+1=2")
+    assert (v.correct, v.steps_ok, v.first_bad_step, v.error_kind) == (True, False, 2, "dynamic")
+    assert d.verify(p, "9+3+0=12\n1+0+1=2\n>22\nthanks").error_kind == "unparseable"
+    assert d.verify(p, "9+3+0=12\n>2\n1+0+1=2\n>22").first_bad_step == 1
     # only ASCII digits are digits in a step
     assert d.verify(p, "٩+3+0=12\n1+0+1=2\n>22").error_kind == "unparseable"
 
