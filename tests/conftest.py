@@ -54,6 +54,8 @@ TINY_CONFIG = {
     "generation": {"problems_per_round": 16, "samples_per_problem": 3, "difficulty_weights": {1: 1.0, 2: 1.0}},
     "finetune": {"seed_replay": 20, "train": {"steps": 5, "batch_size": 16, "warmup": 1}},
     "eval": {"n_problems": 12, "difficulties": [1, 2, 3], "n_samples": 2, "k": 2},
+    # The MiniLM embedding metrics load a model (6-9 s) per process; tests/filters covers them.
+    "diversity": {"embeddings": False},
 }
 
 
