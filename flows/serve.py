@@ -13,14 +13,19 @@ from prefect.deployments.runner import EntrypointType
 
 from synthloop.warehouse import Catalog
 
-from . import stages
 from .config import LoopConfig
-from .round import loop_flow
 
 
 @flow(name="synthloop-next-round")
 def next_round_flow(home: str, config: dict) -> list[dict]:
     """One more round of the configured loop (the bootstrap first when there is none)."""
+    # Imported here, not at the top: the runner sends this function to its subprocess by value
+    # (cloudpickle), and a flow carried along that way keeps only the globals its code names, so
+    # Prefect could not resolve the `cfg: LoopConfig` annotation of `loop_flow` there. Imported
+    # in the subprocess, `loop_flow` is the module's own, with its whole namespace.
+    from synthloop.flows import stages
+    from synthloop.flows.round import loop_flow
+
     cfg = LoopConfig.model_validate(config)
     done = [r["round"] for r in Catalog(home).rounds(cfg.name)]
     target = max(done) + 1 if done else 1
