@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
 from synthloop.warehouse import Catalog
 from synthloop.warehouse.summary import markdown, summarize
 

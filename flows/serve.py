@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.deployments.runner import EntrypointType
-
 from synthloop.warehouse import Catalog
 
 from .config import LoopConfig

@@ -7,7 +7,6 @@ one readable line (exit code 2), never a traceback.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Annotated

@@ -1,6 +1,7 @@
 """`synthloop datasets list|show|diff|sql`, `pull`, `report`, `serve` through the real CLI."""
 
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -76,7 +77,7 @@ def test_report_writes_the_page_and_prints_its_path(home, tmp_path):
     res = cli("report", "fake@1", home=home)
     assert res.exit_code == 0, res.output
     path = res.output.strip().splitlines()[-1]
-    assert path == str(home / "reports" / "fake-v1.html") and "Across rounds" in open(path).read()
+    assert path == str(home / "reports" / "fake-v1.html") and "Across rounds" in Path(path).read_text()
     res = cli("report", "fake", "--out", str(tmp_path / "r.html"), home=home)
     assert res.exit_code == 0 and (tmp_path / "r.html").exists()
 

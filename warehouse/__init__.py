@@ -8,5 +8,5 @@ from .catalog import Catalog, CatalogError, check_name, home_dir
 from .pull import export, load, to_arrow, to_pandas
 from .schema import COLUMNS, ROW_SCHEMA, to_table
 
-__all__ = ["COLUMNS", "Catalog", "CatalogError", "ROW_SCHEMA", "check_name", "export", "home_dir", "load",
+__all__ = ["COLUMNS", "ROW_SCHEMA", "Catalog", "CatalogError", "check_name", "export", "home_dir", "load",
            "to_arrow", "to_pandas", "to_table"]

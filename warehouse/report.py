@@ -17,10 +17,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display; must come before pyplot
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .catalog import Catalog  # noqa: E402
-from .summary import summarize  # noqa: E402
+from .catalog import Catalog
+from .summary import summarize
 
 _BLUE, _GREEN, _RED, _GREY = "#3b6ea8", "#4a9a5b", "#c0504d", "#8c8c8c"
 

@@ -158,8 +158,8 @@ def markdown(s: dict) -> str:
     lines = [
         f"# {s['ref']}",
         "",
-        f"round {i['round']} · model `{i['model_id']}` · config `{i['config_hash']}` · code `{i['code_version']}`"
-        f" · parents {', '.join(i['parents'] or []) or '-'}",
+        (f"round {i['round']} · model `{i['model_id']}` · config `{i['config_hash']}` · code `{i['code_version']}`"
+         f" · parents {', '.join(i['parents'] or []) or '-'}"),
         "",
         "| rows | kept | dropped | " + " | ".join(c.get("by_verdict", {})) + " |",
         "|---:|---:|---:|" + "---:|" * len(c.get("by_verdict", {})),

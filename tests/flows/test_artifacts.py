@@ -4,7 +4,6 @@ import json
 
 import httpx
 from prefect import flow
-
 from synthloop.flows.artifacts import artifact_key, publish_artifacts
 
 from ..warehouse.fake_run import make_run

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-
 from synthloop.warehouse import Catalog
 
 from ..conftest import TINY_CONFIG
@@ -67,16 +66,18 @@ def test_served_deployment_runs_a_round_on_schedule(tmp_path):
     bin_dir = Path(sys.executable).parent
     server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
     t0 = time.time()
-    server = subprocess.Popen([str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=open(server_log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    with open(server_log, "w") as out:  # the child keeps its own copy of the file descriptor
+        server = subprocess.Popen([str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
+                                   str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     serve = None
     try:
         _wait("the Prefect server", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 120,
               [(server, server_log)])
         started = time.time() - t0
-        serve = subprocess.Popen([sys.executable, "-m", "synthloop", "serve", "--config", str(cfg), "--interval", "10",
-                                  "--home", str(home)], env=env, stdout=open(serve_log, "w"),
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+        with open(serve_log, "w") as out:
+            serve = subprocess.Popen([sys.executable, "-m", "synthloop", "serve", "--config", str(cfg), "--interval",
+                                      "10", "--home", str(home)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
 
         def completed_run():
             body = {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}, "deployment_id": {"is_null_": False}},

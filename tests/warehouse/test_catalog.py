@@ -1,5 +1,4 @@
 import pytest
-
 from synthloop.warehouse import Catalog, CatalogError
 
 
@@ -62,7 +61,6 @@ def test_publish_records_lineage_and_counts(tmp_path):
 
 def test_catalog_made_before_counts_and_parents_still_opens(tmp_path):
     import duckdb
-
     from synthloop.warehouse.catalog import _DDL
 
     old = _DDL.split("-- Added after")[0]  # the tables as the first release made them

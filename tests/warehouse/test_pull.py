@@ -6,7 +6,6 @@ import datasets
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-
 from synthloop.warehouse import CatalogError, export, load, to_arrow, to_pandas
 
 from .fake_run import make_rows, make_run

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from synthloop.warehouse.report import write_report
 from synthloop.warehouse.summary import markdown, summarize
 

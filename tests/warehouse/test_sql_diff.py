@@ -1,7 +1,6 @@
 """`datasets sql` reads the catalog and the versions and nothing else; `datasets diff` counts right."""
 
 import pytest
-
 from synthloop.warehouse import Catalog, CatalogError
 from synthloop.warehouse.diff import diff_versions
 from synthloop.warehouse.sql import run_sql
