@@ -226,6 +226,8 @@ def pull(
         path = _guard(lambda: export(ref, out, file_format, split=split, format=as_, columns=cols, home=cat.home,
                                      progress=lambda n: bar.advance(task, n)))
     err.print(f"wrote {total} rows of {info['name']}@{info['version']} ({split}, {as_}):", highlight=False)
+    if total == 0 and split == "train":
+        err.print("note: this version kept no rows; --split all writes the dropped ones with their reasons")
     typer.echo(str(path))
 
 

@@ -312,6 +312,8 @@ def _decode(row: dict) -> dict:
     for key, empty in (("config", {}), ("metrics", {}), ("counts", {}), ("parents", [])):
         if key in row:
             row[key] = json.loads(row[key]) if row[key] else empty
+    if not row.get("parents") and row.get("parent_version") and "name" in row:  # published before `parents`
+        row["parents"] = [f"{row['name']}@{row['parent_version']}"]
     return row
 
 

@@ -267,7 +267,9 @@ def _samples(s: dict) -> str:
         )
     head = "".join(f"<th>{c}</th>" for c in ("row", "kept", "verdict", "sampler", "difficulty", "prompt",
                                               "completion", "answer"))
-    note = f'<p class="none">A seeded sample of up to {len(s["samples"])} rows, kept and dropped.</p>'
+    n_kept = sum(1 for r in s["samples"] if r["kept"])
+    note = (f'<p class="none">{len(s["samples"])} rows ({n_kept} kept, {len(s["samples"]) - n_kept} dropped): '
+            "a seeded sample of the version.</p>")
     return (note + controls + f'<table id="samples"><thead><tr>{head}</tr></thead><tbody>'
             + "".join(rows) + "</tbody></table>")
 

@@ -62,8 +62,6 @@ def summarize(cat: Catalog, ref: str, n_samples: int = 200, seed: int = 0) -> di
     finally:
         con.close()
     metrics = info["metrics"] or {}
-    if not info.get("parents") and info.get("parent_version"):
-        info["parents"] = [f"{info['name']}@{info['parent_version']}"]
     return {
         "ref": f"{info['name']}@{info['version']}",
         "info": {k: info.get(k) for k in ("name", "version", "round", "model_id", "parents", "parent_version",
