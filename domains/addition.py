@@ -24,7 +24,7 @@ import random
 import re
 
 from .base import Problem, Verdict
-from .chain import Steps, replay
+from .chain import Steps, read_int, replay
 
 _STEP = re.compile(r"^(\d)\+(\d)\+(\d)=(\d{1,2})$", re.ASCII)
 _PROMPT = re.compile(r"^(\d+)\+(\d+)=$", re.ASCII)
@@ -75,10 +75,8 @@ def _final(state: tuple) -> str | None:
 
 
 def _read_answer(text: str) -> str | None:
-    # The same reading as `Addition.extract`.
-    if text.isascii() and text.isdigit():
-        return text[::-1].lstrip("0") or "0"
-    return None
+    # The same reading as `Addition.extract`: any number of digits, written lowest first.
+    return read_int(text, reverse=True, max_len=None)
 
 
 def _split(completion: str) -> tuple[list[str], str | None]:
@@ -162,10 +160,7 @@ class Addition:
         """
         for line in reversed(completion.splitlines()):
             if line.startswith(">"):
-                digits = line[1:].strip()
-                if digits.isascii() and digits.isdigit():
-                    return digits[::-1].lstrip("0") or "0"
-                return None
+                return _read_answer(line[1:])
         return None
 
     def verify(self, problem: Problem, completion: str) -> Verdict:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import random
 import re
 
-from .base import Problem, Verdict
-from .chain import Steps, replay, split_completion
+from .base import Problem
+from .chain import Replayed, Steps, read_int
 from .multiplication import flip_digit
 
 _LINE = re.compile(r"^(\d{1,18})/(\d{1,2})=(\d{1,18})r(\d{1,2})$")
@@ -58,10 +58,7 @@ def _final(s):
 
 
 def _read_answer(text: str) -> str | None:
-    t = text.strip()
-    if not (t.isascii() and t.isdigit()) or len(t) > 80:
-        return None
-    return t[::-1].lstrip("0") or "0"
+    return read_int(text, reverse=True, max_len=80)  # lowest digit first, as the lines make them
 
 
 def to_base(n: int, base: int) -> str:
@@ -71,7 +68,7 @@ def to_base(n: int, base: int) -> str:
     return out or "0"
 
 
-class BaseConversion:
+class BaseConversion(Replayed):
     name = "base"
 
     def __init__(self, bases: tuple[int, ...] = (2, 3, 5, 8)):
@@ -118,15 +115,3 @@ class BaseConversion:
             lines.append(f"{n}/{base}={q}r{r}")
             digits, n = digits + str(r), q
         return lines, digits
-
-    def solution(self, problem: Problem, variant: int = 0) -> str:
-        lines, ans = self.trace(problem, variant)
-        return "\n".join([*lines, ">" + ans])
-
-    def extract(self, completion: str) -> str | None:
-        """The answer after the last '>' (written lowest digit first), or None. Never raises."""
-        text = split_completion(completion)[1]
-        return _read_answer(text) if text is not None else None
-
-    def verify(self, problem: Problem, completion: str) -> Verdict:
-        return replay(self.steps, problem, completion)

@@ -136,3 +136,54 @@ def parse_ints(text: str, sep: str = " ", limit: int = 64) -> tuple[int, ...] | 
             return None
         out.append(int(p))
     return tuple(out)
+
+
+def read_int(text: str, reverse: bool = False, max_len: int | None = 40) -> str | None:
+    """An answer line's non-negative integer, leading zeros dropped; None unless it is all ASCII
+    digits (at most `max_len` of them; None: any number). `reverse`: written lowest digit first.
+    Never raises.
+
+    >>> read_int(" 0042 "), read_int("0"), read_int("0012", reverse=True), read_int("4x")
+    ('42', '0', '2100', None)
+    """
+    t = text.strip()
+    if not (t.isascii() and t.isdigit()) or (max_len is not None and len(t) > max_len):
+        return None
+    return (t[::-1] if reverse else t).lstrip("0") or "0"
+
+
+class Replayed:
+    """`solution`, `extract` and `verify` for a domain that has `steps` (a `Steps`) and
+    `trace(problem, variant) -> (step lines, answer)`: the step-replay domains share them.
+
+    >>> class Count(Replayed):  # count down from the prompt's number to 0
+    ...     steps = Steps(start=lambda p: int(p.prompt), parse=lambda ln: int(ln) if ln.isdigit() else None,
+    ...                   apply=lambda s, x: x if x == s - 1 else None, successors=lambda s: [s - 1],
+    ...                   final=lambda s: "done" if s == 0 else None, read_answer=str.strip)
+    ...     def trace(self, problem, variant=0):
+    ...         return [str(i) for i in range(int(problem.prompt) - 1, -1, -1)], "done"
+    >>> p = Problem("x", "count", 1, "2", "done")
+    >>> print(Count().solution(p))
+    1
+    0
+    >done
+    >>> Count().extract("1\\n> done"), Count().verify(p, "1\\n0\\n>done").error_kind
+    ('done', 'none')
+    """
+
+    steps: Steps
+
+    def solution(self, problem: Problem, variant: int = 0) -> str:
+        """A worked, correct completion: the reference path `variant`'s step lines, then `>answer`."""
+        lines, ans = self.trace(problem, variant)
+        return "\n".join([*lines, ">" + ans])
+
+    def extract(self, completion: str) -> str | None:
+        """The answer after the last '>', read as the domain's `steps.read_answer` reads it, or
+        None. Never raises."""
+        text = split_completion(completion)[1]
+        return self.steps.read_answer(text) if text is not None else None
+
+    def verify(self, problem: Problem, completion: str) -> Verdict:
+        """Replay every step and check the answer (see the module docstring)."""
+        return replay(self.steps, problem, completion)

@@ -31,8 +31,8 @@ import math
 import random
 import re
 
-from .base import Problem, Verdict
-from .chain import Steps, replay, split_completion
+from .base import Problem
+from .chain import Replayed, Steps, read_int
 from .multiplication import flip_digit
 
 N_VARIANTS = 2
@@ -82,12 +82,7 @@ def _fmt(s) -> str:
     return f"{a},{b}" if m == 1 else f"{m}*({a},{b})"
 
 
-def _read_answer(text: str) -> str | None:
-    t = text.strip()
-    return t.lstrip("0") or "0" if t.isascii() and t.isdigit() and len(t) <= 40 else None
-
-
-class Gcd:
+class Gcd(Replayed):
     name = "gcd"
 
     def __init__(self, max_digits: int = 12):
@@ -96,7 +91,7 @@ class Gcd:
         self.max_digits = max_digits
         self.steps = Steps(
             start=self._start, parse=_parse, apply=_apply, successors=_moves, final=_final,
-            read_answer=_read_answer,
+            read_answer=read_int,
         )
 
     def knobs(self) -> dict:
@@ -143,15 +138,3 @@ class Gcd:
                 s = (m, flip_digit(a, rng), b) if rng.random() < 0.5 or b == 0 else (m, a, flip_digit(b, rng))
             lines.append(_fmt(s))
         return lines, _final(s) or ""
-
-    def solution(self, problem: Problem, variant: int = 0) -> str:
-        lines, ans = self.trace(problem, variant)
-        return "\n".join([*lines, ">" + ans])
-
-    def extract(self, completion: str) -> str | None:
-        """The number after the last '>', or None. Never raises."""
-        text = split_completion(completion)[1]
-        return _read_answer(text) if text is not None else None
-
-    def verify(self, problem: Problem, completion: str) -> Verdict:
-        return replay(self.steps, problem, completion)

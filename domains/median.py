@@ -23,10 +23,9 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from .base import Problem, Verdict
-from .chain import Steps, replay, split_completion
-from .multiplication import flip_digit
-from .sorting import fmt, is_sort_step, read_list, sort_plan, sort_successors
+from .base import Problem
+from .chain import Replayed, Steps
+from .sorting import flip_one, fmt, is_sort_step, read_list, sort_plan, sort_successors
 
 N_VARIANTS = 3
 
@@ -65,7 +64,7 @@ def _successors(s: tuple):
     yield from sort_successors(s)
 
 
-class Median:
+class Median(Replayed):
     name = "median"
 
     def __init__(self, max_value: int = 99):
@@ -107,22 +106,9 @@ class Median:
                 plan = sort_plan(list(xs), 0 if v == 1 else 1)
                 nxt = plan[0] if plan else xs
             if len(lines) in faults:
-                k = rng.randrange(len(nxt))
-                nxt = nxt[:k] + (flip_digit(nxt[k], rng),) + nxt[k + 1 :]
+                nxt = flip_one(nxt, rng)
             if nxt == xs:
                 break
             xs = nxt
             lines.append(fmt(xs))
         return lines, _final(xs) or ""
-
-    def solution(self, problem: Problem, variant: int = 0) -> str:
-        lines, ans = self.trace(problem, variant)
-        return "\n".join([*lines, ">" + ans])
-
-    def extract(self, completion: str) -> str | None:
-        """The single number after the last '>', or None. Never raises."""
-        text = split_completion(completion)[1]
-        return _read_answer(text) if text is not None else None
-
-    def verify(self, problem: Problem, completion: str) -> Verdict:
-        return replay(self.steps, problem, completion)

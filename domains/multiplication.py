@@ -28,8 +28,8 @@ import random
 import re
 from dataclasses import dataclass, replace
 
-from .base import Problem, Verdict
-from .chain import Steps, replay, split_completion
+from .base import Problem
+from .chain import Replayed, Steps, read_int
 
 N_VARIANTS = 8
 _LINE = re.compile(r"^(\d{1,18})([*+])(\d{1,18})=(\d{1,36})$")
@@ -105,13 +105,6 @@ def _final(s: _State) -> str | None:
     return str(s.pending[0]) if done else None
 
 
-def _read_answer(text: str) -> str | None:
-    t = text.strip()
-    if not (t.isascii() and t.isdigit()) or len(t) > 40:
-        return None
-    return t.lstrip("0") or "0"
-
-
 def flip_digit(n: int, rng: random.Random) -> int:
     """`n` with one decimal digit changed (never a new leading zero)."""
     s = list(str(n))
@@ -121,7 +114,7 @@ def flip_digit(n: int, rng: random.Random) -> int:
     return int("".join(s))
 
 
-class Multiplication:
+class Multiplication(Replayed):
     name = "mul"
 
     def __init__(self, max_digits: int = 12):
@@ -130,7 +123,7 @@ class Multiplication:
         self.max_digits = max_digits
         self.steps = Steps(
             start=self._start, parse=_parse, apply=_apply, successors=_successors, final=_final,
-            read_answer=_read_answer,
+            read_answer=read_int,
         )
 
     def knobs(self) -> dict:
@@ -190,15 +183,3 @@ class Multiplication:
         while len(pending) > 1:
             add_two()
         return lines, str(pending[0])
-
-    def solution(self, problem: Problem, variant: int = 0) -> str:
-        lines, ans = self.trace(problem, variant)
-        return "\n".join([*lines, ">" + ans])
-
-    def extract(self, completion: str) -> str | None:
-        """The number after the last '>', or None. Never raises."""
-        text = split_completion(completion)[1]
-        return _read_answer(text) if text is not None else None
-
-    def verify(self, problem: Problem, completion: str) -> Verdict:
-        return replay(self.steps, problem, completion)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import random
 
-from .base import Problem, Verdict
-from .chain import Steps, parse_ints, replay
+from .base import Problem
+from .chain import Replayed, Steps, parse_ints
 from .multiplication import flip_digit
 
 N_VARIANTS = 4
@@ -111,12 +111,18 @@ def read_list(text: str) -> tuple | None:
     return parse_ints(text.strip(), " ")
 
 
+def flip_one(xs: tuple, rng: random.Random) -> tuple:
+    """`xs` with one value given a wrong digit (a fault for the noise tests)."""
+    k = rng.randrange(len(xs))
+    return xs[:k] + (flip_digit(xs[k], rng),) + xs[k + 1 :]
+
+
 def _read_answer(text: str) -> str | None:
     xs = read_list(text)
     return fmt(xs) if xs is not None else None
 
 
-class Sorting:
+class Sorting(Replayed):
     name = "sort"
 
     def __init__(self, extra_length: int = 1, max_value: int = 99):
@@ -159,22 +165,7 @@ class Sorting:
                 break
             nxt = plan[0]
             if len(lines) in faults:
-                k = rng.randrange(len(nxt))
-                nxt = nxt[:k] + (flip_digit(nxt[k], rng),) + nxt[k + 1 :]
+                nxt = flip_one(nxt, rng)
             xs = nxt
             lines.append(fmt(xs))
         return lines, fmt(xs)
-
-    def solution(self, problem: Problem, variant: int = 0) -> str:
-        lines, ans = self.trace(problem, variant)
-        return "\n".join([*lines, ">" + ans])
-
-    def extract(self, completion: str) -> str | None:
-        """The answer list as written after the last '>', or None. Never raises."""
-        from .chain import split_completion
-
-        text = split_completion(completion)[1]
-        return _read_answer(text) if text is not None else None
-
-    def verify(self, problem: Problem, completion: str) -> Verdict:
-        return replay(self.steps, problem, completion)
