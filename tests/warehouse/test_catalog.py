@@ -156,3 +156,29 @@ def test_two_processes_publishing_at_once_do_not_corrupt_the_catalog(tmp_path):
     assert [v["version"] for v in versions] == list(range(1, 11))
     got = sorted(cat.read_table(f"ds@{v['version']}")["row_id"].to_pylist()[0] for v in versions)
     assert got == sorted(f"{w}-{i}" for w in "ab" for i in range(5))
+
+
+KILLED_MID_PUBLISH = """
+import os, sys
+from synthloop.warehouse import Catalog, catalog
+# Die hard (no cleanup, no finally) after the version folder is renamed into place, before the
+# catalog row is written: what a power cut or OOM kill would do.
+catalog.row_counts = lambda table: os._exit(9)
+Catalog(sys.argv[1]).publish("ds", [{"row_id": "doomed", "kept": True}])
+"""
+
+
+def test_a_process_killed_mid_publish_leaves_nothing_visible(tmp_path):
+    import subprocess
+    import sys
+
+    Catalog(tmp_path).publish("ds", _rows(2))
+    died = subprocess.run([sys.executable, "-c", KILLED_MID_PUBLISH, str(tmp_path)], check=False)
+    assert died.returncode == 9
+    assert (tmp_path / "data" / "ds" / "v2").exists()  # the folder is there, but no reader sees it
+    cat = Catalog(tmp_path, lock_timeout=5)  # the dead process's lock is free again
+    assert [v["version"] for v in cat.versions("ds")] == [1]
+    with pytest.raises(CatalogError):
+        cat.resolve("ds@2")
+    assert cat.publish("ds", _rows(3)) == 2  # the leftover is cleaned up and the number reused
+    assert cat.read_table("ds@2")["row_id"].to_pylist() == ["r0", "r1", "r2"]
