@@ -133,7 +133,9 @@ class Catalog:
                     "(another round is publishing); try again later"
                 ) from None
         try:
-            con = duckdb.connect(str(self.db_path))
+            # The lock keeps writers out; a reader in another process (`datasets show`) can still
+            # hold the file for a moment, so the connection is retried, not refused.
+            con = _connect(self.db_path, read_only=False)
             try:
                 yield con
             finally:
@@ -144,14 +146,7 @@ class Catalog:
     @contextmanager
     def read(self):
         """A read-only connection; retries briefly while a writer holds the file."""
-        for attempt in range(100):
-            try:
-                con = duckdb.connect(str(self.db_path), read_only=True)
-                break
-            except duckdb.IOException:
-                time.sleep(0.1 * min(attempt + 1, 10))
-        else:
-            raise CatalogError(f"the catalog at {self.db_path} is busy; try again in a moment")
+        con = _connect(self.db_path, read_only=True)
         try:
             yield con
         finally:
@@ -302,6 +297,18 @@ class Catalog:
         for r in rows:
             r["metrics"] = json.loads(r["metrics"] or "{}")
         return rows
+
+
+def _connect(path: Path, read_only: bool):
+    """DuckDB lets one process at a time open the file: retry for ~90 s while another has it."""
+    for attempt in range(100):
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower():
+                raise
+            time.sleep(0.1 * min(attempt + 1, 10))
+    raise CatalogError(f"the catalog at {path} is busy; try again in a moment")
 
 
 _COLS = ("name", "version", "round", "model_id", "parent_version", "config_hash", "config",

@@ -182,3 +182,26 @@ def test_a_process_killed_mid_publish_leaves_nothing_visible(tmp_path):
         cat.resolve("ds@2")
     assert cat.publish("ds", _rows(3)) == 2  # the leftover is cleaned up and the number reused
     assert cat.read_table("ds@2")["row_id"].to_pylist() == ["r0", "r1", "r2"]
+
+
+HOLD_READER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)  # e.g. a `datasets show` in another terminal
+print("reading", flush=True)
+time.sleep(2)
+"""
+
+
+def test_a_publish_waits_for_a_reader_in_another_process(tmp_path):
+    import subprocess
+    import sys
+
+    Catalog(tmp_path).publish("ds", _rows(2))
+    reader = subprocess.Popen([sys.executable, "-c", HOLD_READER, str(tmp_path / "catalog.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        assert Catalog(tmp_path).publish("ds", _rows(3)) == 2
+    finally:
+        reader.wait(timeout=30)
+    assert [v["rows"] for v in Catalog(tmp_path).versions("ds")] == [2, 3]
