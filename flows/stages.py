@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers.utils import logging as hf_logging
 
 from synthloop import __version__
 from synthloop.domains import Domain, Problem, get_domain
@@ -33,6 +34,7 @@ from synthloop.warehouse import Catalog
 from .config import LoopConfig
 
 torch.set_flush_denormal(True)  # 3x faster small-model training on CPU (../shared/FACTS.md)
+hf_logging.disable_progress_bar()  # no per-load 'Loading weights' bars between our own
 
 
 def code_version() -> str:
