@@ -34,7 +34,7 @@ class EvalConfig:
     difficulties: tuple[int, ...] = (1, 2, 3, 4, 5)
     seed: int = 10_000  # far from the training seeds: held-out problems never repeat per round
     k: int = 4  # pass@k and maj@k from k samples per problem at the temperature below
-    n_samples: int = 4  # samples per problem drawn for pass@k (>= k)
+    n_samples: int = 8  # samples per problem drawn for pass@k (>= k)
     temperature: float = 0.8
     max_new_tokens: int = 96
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 @dataclass
 class GateConfig:
     max_accuracy_drop: float = 0.02  # held-out greedy accuracy may fall this much (noise), no more
-    max_pass_at_k_drop: float = 0.02  # pass@k must not collapse either
+    max_pass_at_k_drop: float = 0.05  # pass@k must not collapse (from 8 samples on 200 problems it moves ~0.03)
 
 
 def gate(new: dict, incumbent: dict, cfg: GateConfig) -> tuple[bool, str]:
