@@ -26,7 +26,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import yaml
-
 from synthloop.flows import stages
 from synthloop.flows.config import LoopConfig, default_config_text
 from synthloop.warehouse import Catalog

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from synthloop.domains import DOMAINS
 from synthloop.filters.dedup import DedupConfig
 from synthloop.filters.diversity import DiversityConfig

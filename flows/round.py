@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-
 from synthloop.warehouse import Catalog
 
 from . import stages

@@ -6,7 +6,6 @@ a stage whose result is already in the catalog is not done again.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import subprocess
@@ -14,22 +13,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-from transformers.utils import logging as hf_logging
-
-from synthloop import __version__
 from synthloop.domains import Domain, Problem, get_domain
 from synthloop.filters.dedup import dedup_rows
 from synthloop.filters.diversity import score_rows
 from synthloop.filters.verify import verify_rows
-from synthloop.generators.hf import HFBackend
 from synthloop.generators.allocate import RoundPlan, plan_round
+from synthloop.generators.hf import HFBackend
 from synthloop.generators.portfolio import PortfolioEntry, generate_rows
 from synthloop.training import model as model_lib
 from synthloop.training.evaluate import evaluate, heldout_problems
 from synthloop.training.gate import gate
 from synthloop.training.sft import train
 from synthloop.warehouse import Catalog
+from tqdm.auto import tqdm
+from transformers.utils import logging as hf_logging
+
+from synthloop import __version__
 
 from .config import LoopConfig
 
@@ -41,7 +40,7 @@ def code_version() -> str:
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
-            capture_output=True, text=True, timeout=5,
+            capture_output=True, text=True, timeout=5, check=False,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
@@ -340,7 +339,7 @@ def decide(cat: Catalog, cfg: LoopConfig, round: int, candidate: dict, model_in:
     }
     cat.finish_round(cfg.name, round, dataset_version=dataset_version, model_in=model_in["model_id"],
                      model_out=candidate["model_id"], promoted=ok, reason=why, metrics=metrics)
-    return [r for r in cat.rounds(cfg.name) if r["round"] == round][0]
+    return next(r for r in cat.rounds(cfg.name) if r["round"] == round)
 
 
 def status_rows(cat: Catalog, run: str) -> list[dict]:

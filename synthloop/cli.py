@@ -187,7 +187,7 @@ def status(
         console.print(_status_table(rows, f"run {name}"))
 
 
-from synthloop.cli_data import register as _register_data_commands  # noqa: E402
+from synthloop.cli_data import register as _register_data_commands
 
 # datasets list|show|diff|sql, pull, report, serve
 _register_data_commands(app)

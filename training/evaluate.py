@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from math import comb
 
 from synthloop.domains import Domain, Problem
-from synthloop.generators.base import GREEDY, Request, Sampler, sample_seed
+from synthloop.generators.base import Request, Sampler, sample_seed
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

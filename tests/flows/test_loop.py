@@ -4,13 +4,13 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
-
-from synthloop.cli import app
 from synthloop.flows import stages
 from synthloop.flows.config import ConfigError, load_config
 from synthloop.flows.round import loop_flow
 from synthloop.warehouse import Catalog
+from typer.testing import CliRunner
+
+from synthloop.cli import app
 
 
 def test_one_round_through_prefect(prefect_harness, home, tiny_config):

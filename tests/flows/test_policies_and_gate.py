@@ -3,7 +3,6 @@
 import copy
 
 import pytest
-
 from synthloop.domains import Addition
 from synthloop.flows import stages
 from synthloop.flows.config import LoopConfig
@@ -32,7 +31,7 @@ def test_data_policies_select_the_right_rows(tmp_path):
     d = Addition()
     p1 = d.make_problems(5, seed=1, difficulties=[2])
     p2 = d.make_problems(3, seed=2, difficulties=[2])
-    ok = lambda d, p: d.solution(p)  # noqa: E731
+    ok = lambda d, p: d.solution(p)
     cat.publish("tiny", _rows(1, p1, ok) + _rows(1, p1[:1], lambda d, p: "x", kept=False), round=1)
     cat.publish("tiny", _rows(2, p2, ok), round=2)
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from synthloop.domains import Addition
 from synthloop.training import model as model_lib
 from synthloop.training.sft import Interrupted, TrainConfig, train

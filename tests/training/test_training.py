@@ -3,7 +3,6 @@ from math import comb
 
 import pytest
 import torch
-
 from synthloop.domains import Addition
 from synthloop.generators.hf import HFBackend
 from synthloop.training import model as model_lib
