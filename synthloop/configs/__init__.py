@@ -1,0 +1,1 @@
+"""Built-in configs (YAML), read with importlib.resources."""
