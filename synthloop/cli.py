@@ -74,7 +74,8 @@ def _status_table(rows: list[dict], title: str) -> Table:
     t = Table(title=title, title_justify="left")
     for col in ("round", "model", "data", "generated", "correct", "kept", "held-out acc",
                 "pass@k", "distinct-2", "vendi", "by difficulty", "gate", "diversity alert"):
-        t.add_column(col, justify="right" if col not in ("model", "gate", "by difficulty", "diversity alert") else "left")
+        t.add_column(col, justify="right" if col not in ("model", "gate", "by difficulty", "diversity alert") else "left",
+                     no_wrap=col == "by difficulty")
     for r in rows:
         by = " ".join(f"{d}:{100 * a:.0f}" for d, a in r["by_difficulty"].items())
         gate = "bootstrap" if r["round"] == 0 else ("promoted" if r["promoted"] else "[red]rejected[/]")
@@ -126,6 +127,10 @@ def run(
     from synthloop.flows.round import loop_flow
 
     console.print(f"synthloop: run [bold]{cfg.name}[/], {cfg.rounds} rounds, home {h}", highlight=False)
+    done = {r["round"] for r in cat.rounds(cfg.name)}
+    if done >= set(range(cfg.rounds + 1)):
+        console.print(f"all {cfg.rounds} rounds of run {cfg.name!r} are done: --rounds {cfg.rounds + 2} goes "
+                      "further, --fresh starts over", highlight=False)
 
     def show(rows):
         console.print(_status_table(rows, f"run {cfg.name}"))
