@@ -43,7 +43,9 @@ def _stop(p: subprocess.Popen, sig=signal.SIGTERM) -> None:
     if p.poll() is None:
         os.killpg(p.pid, sig)
         try:
-            p.wait(timeout=30)
+            # Generous: a round may be running when the signal comes, and it pauses the schedule
+            # only once it has shut down cleanly (a loaded 2-core CI machine needed over 30 s).
+            p.wait(timeout=120)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
