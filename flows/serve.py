@@ -39,6 +39,25 @@ def serve(home: str, cfg: LoopConfig, cron: str | None = None, interval: float |
     temporary server Prefect starts on its own never fires schedules. Stopping (Ctrl-C) pauses
     the schedule.
     """
+    try:
+        _serve(cfg, home, cron, interval)
+    finally:
+        # Prefect pauses on a clean shutdown, but not when Ctrl-C lands while a run is in flight:
+        # pause it ourselves so a stopped `synthloop serve` never leaves a schedule firing.
+        _pause(f"synthloop-next-round/{cfg.name}")
+
+
+def _pause(deployment: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.pause_deployment(client.read_deployment_by_name(deployment).id)
+    except Exception as e:  # noqa: BLE001 - never registered, or the server is gone: don't mask why we stopped
+        print(f"synthloop: could not pause {deployment}: {e}")
+
+
+def _serve(cfg: LoopConfig, home: str, cron: str | None, interval: float | None) -> None:
     next_round_flow.serve(
         name=cfg.name,
         cron=cron,
