@@ -61,6 +61,7 @@ def test_served_deployment_runs_a_round_on_schedule(tmp_path):
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_RUNNER_POLL_FREQUENCY": "2",
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(tmp_path / "prefect" / "results"),
+        "PYTHONUNBUFFERED": "1",  # the serve log is complete even if the process is killed
     }
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(TINY_CONFIG))
@@ -98,8 +99,11 @@ def test_served_deployment_runs_a_round_on_schedule(tmp_path):
         assert art and art[0]["data"].startswith("# tiny@")
         # Ctrl-C stops serving and pauses the schedule.
         _stop(serve, signal.SIGINT)
-        paused = httpx.get(f"{api}/deployments/{deployment['id']}", timeout=10).json()["paused"]
-        assert paused, Path(serve_log).read_text()[-2000:]
+        try:
+            _wait("the schedule to be paused",
+                  lambda: httpx.get(f"{api}/deployments/{deployment['id']}", timeout=10).json()["paused"], 30)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- serve log:\n{Path(serve_log).read_text()[-3000:]}") from None
         print(f"prefect server healthy after {started:.1f}s; first scheduled run completed after {ran:.1f}s")
     finally:
         if serve is not None:
