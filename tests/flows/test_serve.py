@@ -1,5 +1,6 @@
 """`synthloop serve` against a real `prefect server start`: a scheduled run does a round."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -39,6 +40,18 @@ def _wait(what: str, check, timeout: float, procs=()):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{logs}")
 
 
+@contextlib.contextmanager
+def _interruptible():
+    """Children started inside get SIGINT at its default, as in a terminal. A shell that runs us in
+    the background sets SIGINT to ignored, children inherit that, and Ctrl-C (sent below) would not
+    reach `synthloop serve`; a handled SIGINT, by contrast, resets to the default on exec."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _stop(p: subprocess.Popen, sig=signal.SIGTERM) -> None:
     if p.poll() is None:
         os.killpg(p.pid, sig)
@@ -69,7 +82,7 @@ def test_served_deployment_runs_a_round_on_schedule(tmp_path):
     bin_dir = Path(sys.executable).parent
     server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
     t0 = time.time()
-    with open(server_log, "w") as out:  # the child keeps its own copy of the file descriptor
+    with _interruptible(), open(server_log, "w") as out:  # the child keeps its own copy of the fd
         server = subprocess.Popen([str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
                                    str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     serve = None
@@ -77,7 +90,7 @@ def test_served_deployment_runs_a_round_on_schedule(tmp_path):
         _wait("the Prefect server", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 120,
               [(server, server_log)])
         started = time.time() - t0
-        with open(serve_log, "w") as out:
+        with _interruptible(), open(serve_log, "w") as out:
             serve = subprocess.Popen([sys.executable, "-m", "synthloop", "serve", "--config", str(cfg), "--interval",
                                       "10", "--home", str(home)], env=env, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
