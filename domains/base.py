@@ -6,7 +6,7 @@ verifies a completion. It imports nothing else from synthloop.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Protocol
 
 # error_kind values, in the vocabulary of the noise literature:
@@ -41,9 +41,6 @@ class Verdict:
     first_bad_step: int | None  # 0-based index of the first wrong step, None when all are right
     error_kind: str  # one of ERROR_KINDS
     n_steps: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Domain(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from synthloop.domains import Domain, Problem, get_domain
 from synthloop.filters.dedup import dedup_rows
 from synthloop.filters.diversity import score_rows
 from synthloop.filters.verify import verify_rows
-from synthloop.generators.allocate import RoundPlan, plan_round
+from synthloop.generators.allocate import RoundPlan, plan_round, split_budget
 from synthloop.generators.hf import HFBackend
 from synthloop.generators.portfolio import PortfolioEntry, generate_rows
 from synthloop.training import model as model_lib
@@ -51,21 +52,15 @@ def domains_of(cfg: LoopConfig) -> dict[str, Domain]:
     return {d.name: get_domain(d.name, **d.knobs) for d in cfg.domains}
 
 
-def _split(n: int, weights: list[float]) -> list[int]:
-    from synthloop.generators.portfolio import split_budget
-
-    return split_budget(n, weights)
-
-
 def sample_problems(cfg: LoopConfig, round: int) -> list[Problem]:
     """This round's problems: the domain mix and difficulty weights of the config, seeded by round."""
     doms = domains_of(cfg)
     diffs = sorted(cfg.generation.difficulty_weights)
     rng = random.Random(f"{cfg.seed}-{round}")
     out: list[Problem] = []
-    counts = _split(cfg.generation.problems_per_round, [d.weight for d in cfg.domains])
+    counts = split_budget(cfg.generation.problems_per_round, [d.weight for d in cfg.domains])
     for spec, n in zip(cfg.domains, counts):
-        for diff, m in zip(diffs, _split(n, [cfg.generation.difficulty_weights[d] for d in diffs])):
+        for diff, m in zip(diffs, split_budget(n, [cfg.generation.difficulty_weights[d] for d in diffs])):
             if m:
                 out += doms[spec.name].make_problems(m, seed=rng.randrange(2**31), difficulties=[diff])
     # Ids must be unique across rounds: prefix with the round.
@@ -75,8 +70,8 @@ def sample_problems(cfg: LoopConfig, round: int) -> list[Problem]:
 def heldout(cfg: LoopConfig) -> list[Problem]:
     doms = domains_of(cfg)
     out = []
-    for spec, n in zip(cfg.domains, _split(cfg.eval.n_problems, [d.weight for d in cfg.domains])):
-        sub = type(cfg.eval)(**{**cfg.eval.__dict__, "n_problems": n})
+    for spec, n in zip(cfg.domains, split_budget(cfg.eval.n_problems, [d.weight for d in cfg.domains])):
+        sub = replace(cfg.eval, n_problems=n)
         out += heldout_problems(doms[spec.name], sub)
     return out
 
@@ -160,7 +155,7 @@ def seed_set(cfg: LoopConfig) -> tuple[list[tuple[str, str]], list[dict]]:
     """Reference solutions of easy problems: the bootstrap's training data, as pairs and rows."""
     doms = domains_of(cfg)
     pairs, rows = [], []
-    counts = _split(cfg.bootstrap.n_problems, [d.weight for d in cfg.domains])
+    counts = split_budget(cfg.bootstrap.n_problems, [d.weight for d in cfg.domains])
     for spec, n in zip(cfg.domains, counts):
         dom = doms[spec.name]
         for i, p in enumerate(dom.make_problems(n, cfg.bootstrap.seed, cfg.bootstrap.difficulties)):
@@ -294,16 +289,12 @@ def training_pairs(cat: Catalog, cfg: LoopConfig, round: int) -> list[tuple[str,
                 pairs.append((prompt, completion))
     n_seed = ft.seed_replay
     if ft.policy == "mix":  # seed examples make up mix_fraction of the result
-        n_seed = round_half(len(pairs) * ft.mix_fraction / (1 - ft.mix_fraction))
+        n_seed = int(len(pairs) * ft.mix_fraction / (1 - ft.mix_fraction) + 0.5)
     if n_seed and not cfg.bootstrap.base_model:
         seed_pairs, _ = seed_set(cfg)
         rng = random.Random(f"replay-{cfg.seed}-{round}")
         pairs += rng.sample(seed_pairs, min(n_seed, len(seed_pairs)))
     return pairs
-
-
-def round_half(x: float) -> int:
-    return int(x + 0.5)
 
 
 def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_version: int) -> dict:
@@ -314,7 +305,7 @@ def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_
         return existing
     path = cat.home / "models" / model_id
     pairs = training_pairs(cat, cfg, round)
-    tcfg = type(cfg.finetune.train)(**{**cfg.finetune.train.__dict__, "seed": cfg.seed + round})
+    tcfg = replace(cfg.finetune.train, seed=cfg.seed + round)
     start = model_in if cfg.finetune.init == "previous" else cat.model(f"{cfg.name}-m0")
     stats = _train_into(Path(start["path"]), pairs, tcfg, path, cfg, f"round {round}: finetune")
     metrics = evaluate_model(path, cfg)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import string
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -109,7 +109,3 @@ def load(path: Path, device: str = "cpu", dtype: torch.dtype | None = None):
 
 def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def model_config_dict(cfg: ModelConfig) -> dict:
-    return asdict(cfg)

@@ -35,7 +35,6 @@ from .schema import to_table
 # \Z, not $: `$` also matches before a trailing newline.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 VERSION_RE = re.compile(r"^v?[0-9]{1,9}\Z")  # ASCII digits only: str.isdigit() takes '１' too
-MODEL_ID_RE = NAME_RE
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS datasets (

@@ -18,11 +18,9 @@ def test_same_seed_same_sample_whatever_the_batch(backend):
     alone = [backend.generate([r])[0].text for r in reqs]
     batched = [c.text for c in backend.generate(reqs)]
     assert alone == batched
-    other = backend.generate([Request(reqs[0].prompt, hot, 999)])[0].text
     again = backend.generate([reqs[0]])[0].text
     assert again == alone[0]
-    assert len({c.text for c in backend.generate([Request("1+1=", hot, s) for s in range(8)])}) > 1
-    assert isinstance(other, str)
+    assert len({c.text for c in backend.generate([Request("1+1=", hot, s) for s in range(8)])}) > 1  # seeds differ
 
 
 def test_records_have_token_counts_and_logprobs(backend):
