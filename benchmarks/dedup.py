@@ -155,6 +155,7 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=2000, help="texts checked against exact Jaccard")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    t_start = time.perf_counter()
     if args.docs < 10:
         sys.exit("dedup benchmark: --docs must be at least 10")
     try:
@@ -194,7 +195,7 @@ def main() -> None:
     diversity_cost(texts)
     print(f"dedup: ours_per_s={rate['ours']:.0f} datasketch_per_s={rate['datasketch']:.0f} "
           f"rensa_per_s={rate['rensa']:.0f} ours_vs_rensa={rate['ours'] / rate['rensa']:.2f} "
-          f"agreement={agree['ours']:.4f}")
+          f"agreement={agree['ours']:.4f} wall_s={time.perf_counter() - t_start:.0f}")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=3000, help="completions verified per domain")
     ap.add_argument("--no-math", action="store_true", help="skip the (slower) math-verify agreement run")
     args = ap.parse_args()
+    t_start = time.perf_counter()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
 
@@ -114,7 +115,8 @@ def main() -> None:
         agreement = "nan"
     slowest = min(per_s, key=per_s.get)
     print(f"slowest: {slowest}")
-    print(f"verify: gsm8k_agreement={agreement} slowest_domain_per_s={per_s[slowest]:.0f}")
+    print(f"verify: gsm8k_agreement={agreement} slowest_domain_per_s={per_s[slowest]:.0f} "
+          f"wall_s={time.perf_counter() - t_start:.0f}")
 
 
 if __name__ == "__main__":
