@@ -73,11 +73,10 @@ def share_bootstrap(cat: Catalog, src: LoopConfig, dst: LoopConfig) -> None:
 
 def run_round(cat: Catalog, cfg: LoopConfig, r: int) -> dict:
     model = stages.incumbent(cat, cfg.name)
-    rows = stages.make_rows(cat, cfg, r, model)
-    metrics = stages.filter_rows(cat, cfg, r, rows)
-    v = cat.publish(cfg.name, rows, round=r, model_id=model["model_id"], metrics=metrics, config_hash=cfg.config_hash())
+    final, metrics = stages.data_stages(cat, cfg, r, model)
+    v = stages.publish(cat, cfg, r, final, metrics, model["model_id"])
     cand = stages.finetune(cat, cfg, r, model, v)
-    return stages.decide(cat, cfg, r, cand, model, v, metrics)
+    return stages.decide(cat, cfg, r, cand, model, v, metrics.to_dict())
 
 
 def harder_accuracy(ev: dict, seed_max: int) -> float:

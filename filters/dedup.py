@@ -13,6 +13,9 @@ is that row: a cluster is one kept row and the rows dropped onto it. We do not m
 transitively (union-find over all similar pairs): chains A~B~C would then drop C although it is
 not similar to anything kept. `dedup_duckdb.py` makes the same decisions out of core.
 
+On a round's shards: `with_signatures` per shard, `decide` (or `dedup_duckdb.dedup_parquet`) over
+all of them in order, then `apply_decisions` per shard. Each returns a new table.
+
 Earlier rounds enter as stored signatures (the warehouse's `minhash` column), never re-hashed.
 The index is rebuilt from them each round; `lsh_index` gives the same index as a datasketch
 `MinHashLSH` for interactive queries.
@@ -20,15 +23,17 @@ The index is rebuilt from them each round; `lsh_index` gives the same index as a
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasketch import LeanMinHash, MinHashLSH
 
 from .minhash import band_keys, lsh_params, minhash_signatures, shingles  # noqa: F401 (re-export)
+from .verify import set_column
 
 SCHEME = "affine32"  # datasketch 2.0's default permutation scheme (uint32 hash values)
 
@@ -154,17 +159,49 @@ def dedup_texts(texts: list[str], cfg: DedupConfig) -> np.ndarray:
     return dedup_signatures(signatures(texts, cfg), cfg) == -1
 
 
-def dedup_rows(
-    rows: list[dict],
-    cfg: DedupConfig,
-    prior: Iterable[tuple[str, np.ndarray]] = (),
-    text_of=lambda r: r["prompt"] + r["completion"],
-) -> Counter:
-    """Mark near-duplicates among the kept rows, in order, against `prior` (row_id, signature) pairs.
+@dataclass
+class DedupMetrics:
+    """What near-dedup did to a round."""
 
-    Only rows still kept are hashed and compared. Sets `minhash`, `dup_of`, `cluster_id`, and drops
-    duplicates with reason `near_duplicate`. Returns the drop count.
+    compared: int = 0  # this round's rows still kept after verification: hashed and compared
+    prior: int = 0  # earlier rounds' kept rows they were compared against
+    near_duplicate: int = 0  # of `compared`, dropped as a near-duplicate of a kept row
+
+
+def text_of(table: pa.Table) -> pa.Array:
+    """The text a row is hashed by: its prompt and completion, as one string."""
+    return pc.binary_join_element_wise(table["prompt"], table["completion"], "")
+
+
+def with_signatures(table: pa.Table, cfg: DedupConfig) -> pa.Table:
+    """A new table whose `minhash` holds the signature of every kept row (null for dropped ones).
+
+    Done per shard, where the shard is: the round-wide decision then needs only the signatures.
     """
+    kept = table["kept"].fill_null(False).to_numpy(zero_copy_only=False)
+    live = np.flatnonzero(kept)
+    sigs = signatures(text_of(table.take(live)).to_pylist(), cfg) if len(live) else np.zeros((0, cfg.num_perm), np.uint32)
+    sizes = np.where(kept, cfg.num_perm, 0)
+    offsets = np.zeros(table.num_rows + 1, np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    col = pa.ListArray.from_arrays(pa.array(offsets), pa.array(sigs.reshape(-1), pa.uint32()), mask=pa.array(~kept))
+    return set_column(table, "minhash", col)
+
+
+def live_signatures(table: pa.Table) -> tuple[list[str], np.ndarray]:
+    """(row ids, (N, num_perm) signatures) of the rows of `table` that have a signature."""
+    t = table.select(["row_id", "minhash"]).filter(table["minhash"].is_valid())
+    if t.num_rows == 0:
+        return [], np.zeros((0, 0), np.uint32)
+    sigs = t["minhash"].combine_chunks().flatten().to_numpy().astype(np.uint32, copy=False)
+    return t["row_id"].to_pylist(), sigs.reshape(t.num_rows, -1)
+
+
+def decide(
+    row_ids: Sequence[str], sigs: np.ndarray, cfg: DedupConfig, prior: Iterable[tuple[str, np.ndarray]] = ()
+) -> pa.Table:
+    """Decisions (row_id, kept, dup_of, cluster_id) for rows in order, against `prior` (row_id,
+    signature) pairs: the same table `dedup_duckdb.dedup_parquet` returns, less its `ord`."""
     prior_ids: list[str] = []
     prior_sigs: list[np.ndarray] = []
     seen: set[str] = set()
@@ -173,20 +210,36 @@ def dedup_rows(
             seen.add(rid)
             prior_ids.append(rid)
             prior_sigs.append(np.asarray(sig, dtype=np.uint32))
-    live = [r for r in rows if r["kept"]]
-    sigs = signatures([text_of(r) for r in live], cfg)
-    if prior_sigs:
-        sigs_all = np.vstack([np.stack(prior_sigs), sigs])
-    else:
-        sigs_all = sigs
-    dup = dedup_signatures(sigs_all, cfg, n_prior=len(prior_ids))[len(prior_ids) :]
-    ids = prior_ids + [r["row_id"] for r in live]
-    drops: Counter = Counter()
-    for row, sig, d in zip(live, sigs, dup):
-        row["minhash"] = sig.tolist()
-        if d == -1:
-            row["cluster_id"], row["dup_of"] = row["row_id"], None
-        else:
-            row.update(kept=False, drop_reason="near_duplicate", dup_of=ids[d], cluster_id=ids[d])
-            drops["near_duplicate"] += 1
-    return drops
+    sigs = np.asarray(sigs, np.uint32).reshape(len(row_ids), -1) if len(row_ids) else np.zeros((0, cfg.num_perm), np.uint32)
+    sigs_all = np.vstack([np.stack(prior_sigs), sigs]) if prior_sigs else sigs
+    dup = dedup_signatures(sigs_all, cfg, n_prior=len(prior_ids))[len(prior_ids):]
+    ids = prior_ids + list(row_ids)
+    dup_of = [ids[d] if d != -1 else None for d in dup.tolist()]
+    return pa.table({
+        "row_id": pa.array(list(row_ids), pa.string()), "kept": pa.array(dup == -1),
+        "dup_of": pa.array(dup_of, pa.string()),
+        "cluster_id": pa.array([d or r for d, r in zip(dup_of, row_ids)], pa.string()),
+    })
+
+
+def apply_decisions(table: pa.Table, decisions: pa.Table) -> pa.Table:
+    """A new table: the rows of `table` with a signature take their decision, in order; the rest
+    pass unchanged. A duplicate is dropped with reason `near_duplicate`."""
+    live = table["minhash"].is_valid().to_numpy(zero_copy_only=False)
+    if int(live.sum()) != decisions.num_rows:
+        raise ValueError(f"{decisions.num_rows} dedup decisions for {int(live.sum())} rows with a signature")
+    at = np.cumsum(live) - 1  # row -> its decision
+    idx = pa.array(np.where(live, at, 0))
+
+    def spread(col: str, fallback: pa.Array) -> pa.Array:
+        return pc.if_else(pa.array(live), decisions[col].take(idx) if decisions.num_rows else fallback, fallback)
+
+    dropped = pc.and_(pa.array(live), pc.invert(spread("kept", table["kept"])))
+    kept = pc.if_else(dropped, False, table["kept"])
+    reason = pc.if_else(dropped, pa.scalar("near_duplicate"), table["drop_reason"])
+    out = table
+    for name, values in (("kept", kept), ("drop_reason", reason),
+                         ("dup_of", spread("dup_of", table["dup_of"])),
+                         ("cluster_id", spread("cluster_id", table["cluster_id"]))):
+        out = set_column(out, name, values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+    return out

@@ -13,10 +13,13 @@ from __future__ import annotations
 import gzip
 import random
 import re
+import zlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _NUMBER = re.compile(r"\d+")
@@ -160,46 +163,204 @@ def collapse_alerts(current: dict, previous: dict | None, cfg: DiversityConfig) 
     return out
 
 
+@dataclass
+class RoundMetrics:
+    """A round's data metrics: the one place their names are written (the catalog stores `to_dict`)."""
+
+    generated: int
+    correct: int
+    kept: int
+    tokens: int
+    problems: int
+    problems_solved: int
+    drop_reasons: dict[str, int]
+    by_sampler: dict[str, dict]  # name -> n, correct, kept, tokens, pass_rate, kept_per_1k_tokens
+    by_difficulty: dict[int, dict]  # difficulty -> n, pass_rate
+    distinct_1: float
+    distinct_2: float
+    distinct_3: float
+    compression_ratio: float
+    # Solutions that differ only in their numbers count once (the issue's definition) ...
+    distinct_correct_per_problem: float
+    # ... and verbatim, for domains whose solution paths differ only in numbers.
+    distinct_correct_per_problem_exact: float
+    vendi: float | None = None  # the embedding scores: None when `embeddings` is off
+    mean_embedding_distance: float | None = None
+    embedding_sample: int | None = None
+    collapse_alerts: list[str] = field(default_factory=list)
+    allocation: dict | None = None  # the generation plan's record (generators/allocate.py)
+
+    def to_dict(self) -> dict:
+        """The JSON the catalog keeps; the embedding keys only when they were measured."""
+        out = asdict(self)
+        if not self.embedding_sample:
+            for key in ("vendi", "mean_embedding_distance", "embedding_sample"):
+                out.pop(key)
+        if self.allocation is None:
+            out.pop("allocation")
+        return out
+
+
+# Tokens past this many distinct ones get 64-bit hashed n-gram keys instead of exact ones
+# (3 ids of 21 bits fill an int64); collisions then have odds ~1e-7 per million distinct n-grams.
+_ID_BITS = 21
+_SENTINEL = "\uE000"  # joins texts: a token of its own, so n-grams across texts can be masked out
+
+
+class RoundScorer:
+    """`score_rows` one shard at a time: memory grows with distinct n-grams and solutions, not rows.
+
+    `add` each shard (an Arrow table with the warehouse's columns), then `finish`. The numbers are
+    the ones `score_rows` gives on all the rows at once.
+    """
+
+    def __init__(self, cfg: DiversityConfig | None = None):
+        self.cfg = cfg or DiversityConfig()
+        self.n = self.correct = self.kept = self.tokens = 0
+        self.problems: set[str] = set()
+        self.solved: set[str] = set()
+        self.by_sampler: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n, correct, kept, tokens
+        self.by_diff: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        self.drops: dict[str, int] = defaultdict(int)
+        self.vocab: dict[str, int] = {_SENTINEL: 0}
+        self.grams = {n: np.zeros(0, np.int64) for n in (1, 2, 3)}  # distinct n-gram keys so far
+        self.total = {n: 0 for n in (1, 2, 3)}
+        self.gz = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip.compress(raw, mtime=0), streamed
+        self.raw_bytes = self.gz_bytes = self.texts = 0
+        self.solutions: set[tuple[str, str]] = set()
+        self.solutions_exact: set[tuple[str, str]] = set()
+
+    def add(self, table: pa.Table) -> None:
+        t = table.select(["problem_id", "sampler", "difficulty", "correct", "kept", "n_tokens",
+                          "drop_reason", "completion"])
+        correct = pc.fill_null(t["correct"], False)
+        kept = pc.fill_null(t["kept"], False)
+        self.n += t.num_rows
+        self.correct += pc.sum(correct).as_py() or 0
+        self.kept += pc.sum(kept).as_py() or 0
+        self.tokens += pc.sum(t["n_tokens"]).as_py() or 0
+        self.problems.update(pc.unique(t["problem_id"]).to_pylist())
+        self.solved.update(pc.unique(t["problem_id"].filter(correct)).to_pylist())
+        flags = t.select(["sampler", "difficulty", "n_tokens", "drop_reason"]).append_column(
+            "c", pc.cast(correct, pa.int64())).append_column("k", pc.cast(kept, pa.int64()))
+        for r in flags.group_by("sampler").aggregate([("c", "count"), ("c", "sum"), ("k", "sum"), ("n_tokens", "sum")]).to_pylist():
+            s = self.by_sampler[r["sampler"]]
+            for i, key in enumerate(("c_count", "c_sum", "k_sum", "n_tokens_sum")):
+                s[i] += r[key] or 0
+        for r in flags.group_by("difficulty").aggregate([("c", "count"), ("c", "sum")]).to_pylist():
+            d = self.by_diff[r["difficulty"]]
+            d[0] += r["c_count"]
+            d[1] += r["c_sum"] or 0
+        for r in flags.filter(pc.is_valid(flags["drop_reason"])).group_by("drop_reason").aggregate([("c", "count")]).to_pylist():
+            if r["drop_reason"]:
+                self.drops[r["drop_reason"]] += r["c_count"]
+        texts = t["completion"].filter(kept).to_pylist()
+        self._ngrams(texts)
+        self._compress(texts)
+        right = t.filter(correct)
+        pids = right["problem_id"].to_pylist()
+        exact = pc.utf8_trim_whitespace(right["completion"])
+        self.solutions_exact.update(zip(pids, exact.to_pylist()))
+        normal = pc.utf8_trim_whitespace(pc.replace_substring_regex(right["completion"], r"\d+", "N"))
+        self.solutions.update(zip(pids, normal.to_pylist()))
+
+    def _ngrams(self, texts: list[str]) -> None:
+        if not texts:
+            return
+        if any(_SENTINEL in x for x in texts):  # a private-use character: rare, swapped for its neighbour
+            texts = [x.replace(_SENTINEL, "\uE001") for x in texts]
+        toks = _TOKEN.findall(_SENTINEL.join(texts) + _SENTINEL)
+        local = pa.array(toks, pa.string()).dictionary_encode()
+        ids = np.asarray([self.vocab.setdefault(tok, len(self.vocab)) for tok in local.dictionary.to_pylist()], np.int64)
+        tok = ids[local.indices.to_numpy()]
+        ends = np.flatnonzero(tok == 0)  # one sentinel after each text
+        exact = len(self.vocab) < 2 ** _ID_BITS
+        for n in (1, 2, 3):
+            m = len(tok) - n + 1
+            if m <= 0:
+                continue
+            keys = tok[:m].copy()
+            for k in range(1, n):
+                keys = (keys << _ID_BITS) + tok[k : k + m] if exact else _mix(keys, tok[k : k + m])
+            # An n-gram is inside a text when no sentinel falls in its n positions.
+            before = np.searchsorted(ends, np.arange(m), side="left")  # first sentinel at or after start
+            inside = (before >= len(ends)) | (ends[np.minimum(before, len(ends) - 1)] > np.arange(m) + n - 1)
+            self.total[n] += int(inside.sum())
+            self.grams[n] = np.union1d(self.grams[n], keys[inside])
+
+    def _compress(self, texts: list[str]) -> None:
+        if not texts:
+            return
+        raw = ("\n" if self.texts else "") + "\n".join(texts)
+        self.texts += len(texts)
+        data = raw.encode("utf-8", "surrogatepass")
+        self.raw_bytes += len(data)
+        self.gz_bytes += len(self.gz.compress(data))
+
+    def finish(self, previous: dict | None = None, kept_texts=None) -> RoundMetrics:
+        """The round's metrics. `kept_texts(indices)` returns the kept completions at those positions
+        (in shard order): only the embedding subsample is read back, when embeddings are on."""
+        cfg = self.cfg
+        gz = self.gz_bytes + len(self.gz.flush()) if self.raw_bytes else 0
+        dist = {n: len(self.grams[n]) / self.total[n] if self.total[n] else 0.0 for n in (1, 2, 3)}
+        emb: dict = {}
+        if cfg.embeddings:
+            idx = list(range(self.kept)) if self.kept <= cfg.embed_sample else random.Random(cfg.seed).sample(range(self.kept), cfg.embed_sample)
+            emb = _embedding_scores(kept_texts(idx) if idx else [])
+        per = self._per_problem
+        m = RoundMetrics(
+            generated=self.n, correct=self.correct, kept=self.kept, tokens=self.tokens,
+            problems=len(self.problems), problems_solved=len(self.solved), drop_reasons=dict(self.drops),
+            by_sampler={
+                k: {"n": n, "correct": c, "kept": kp, "tokens": t, "pass_rate": c / n, "kept_per_1k_tokens": 1000 * kp / max(t, 1)}
+                for k, (n, c, kp, t) in sorted(self.by_sampler.items())
+            },
+            by_difficulty={int(k): {"n": n, "pass_rate": c / n} for k, (n, c) in sorted(self.by_diff.items())},
+            distinct_1=dist[1], distinct_2=dist[2], distinct_3=dist[3],
+            compression_ratio=self.raw_bytes / gz if self.raw_bytes else 0.0,
+            distinct_correct_per_problem=per(self.solutions),
+            distinct_correct_per_problem_exact=per(self.solutions_exact),
+            **emb,
+        )
+        m.collapse_alerts = collapse_alerts(m.to_dict(), previous, cfg) if previous else []
+        return m
+
+    def _per_problem(self, pairs: set[tuple[str, str]]) -> float:
+        solved = {p for p, _ in pairs}
+        return len(pairs) / len(solved) if solved else 0.0
+
+
+def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A 64-bit hash combining n-gram keys with the next token id (splitmix64-style)."""
+    with np.errstate(over="ignore"):
+        z = (a.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (b.astype(np.uint64) + np.uint64(0xBF58476D1CE4E5B9))
+        z ^= z >> np.uint64(31)
+        return z.astype(np.int64)
+
+
+def _embedding_scores(texts: list[str]) -> dict:
+    from .embed import embed, mean_pairwise_distance, vendi_score
+
+    x = embed(texts)
+    return {"vendi": vendi_score(x) if len(texts) else None, "mean_embedding_distance": mean_pairwise_distance(x),
+            "embedding_sample": len(texts)}
+
+
+def score_table(table: pa.Table, cfg: DiversityConfig | None = None, previous: dict | None = None) -> RoundMetrics:
+    """`RoundScorer` over one table."""
+    scorer = RoundScorer(cfg)
+    scorer.add(table)
+    kept = table["completion"].filter(pc.fill_null(table["kept"], False))
+    return scorer.finish(previous, kept_texts=lambda idx: kept.take(pa.array(idx, pa.int64())).to_pylist())
+
+
 def score_rows(rows: list[dict], cfg: DiversityConfig | None = None, previous: dict | None = None) -> dict:
-    """Round metrics: counts, pass rates by sampler and difficulty, diversity of the kept set.
+    """Round metrics of row dicts (see `RoundMetrics`), as the catalog stores them.
 
     `previous` is the last round's metrics: when given, `collapse_alerts` lists the scores that fell
     by more than `cfg.collapse_drop` against it.
     """
-    cfg = cfg or DiversityConfig()
-    kept = [r for r in rows if r["kept"]]
-    correct = [r for r in rows if r["correct"]]
-    by_sampler: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n, correct, kept, tokens
-    by_diff: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    drops: dict[str, int] = defaultdict(int)
-    for r in rows:
-        s = by_sampler[r["sampler"]]
-        s[0] += 1
-        s[1] += r["correct"]
-        s[2] += r["kept"]
-        s[3] += r["n_tokens"]
-        by_diff[r["difficulty"]][0] += 1
-        by_diff[r["difficulty"]][1] += r["correct"]
-        if r["drop_reason"]:
-            drops[r["drop_reason"]] += 1
-    metrics = {
-        "generated": len(rows),
-        "correct": len(correct),
-        "kept": len(kept),
-        "tokens": sum(r["n_tokens"] for r in rows),
-        "problems": len({r["problem_id"] for r in rows}),
-        "problems_solved": len({r["problem_id"] for r in correct}),
-        "drop_reasons": dict(drops),
-        "by_sampler": {
-            k: {"n": n, "correct": c, "kept": kp, "tokens": t, "pass_rate": c / n, "kept_per_1k_tokens": 1000 * kp / max(t, 1)}
-            for k, (n, c, kp, t) in sorted(by_sampler.items())
-        },
-        "by_difficulty": {int(k): {"n": n, "pass_rate": c / n} for k, (n, c) in sorted(by_diff.items())},
-        **diversity_scores([r["completion"] for r in kept], cfg),
-        # Solutions that differ only in their numbers count once (the issue's definition) ...
-        "distinct_correct_per_problem": distinct_solutions_per_problem(rows, normalise_numbers=True),
-        # ... and verbatim, for domains whose solution paths differ only in numbers.
-        "distinct_correct_per_problem_exact": distinct_solutions_per_problem(rows),
-    }
-    metrics["collapse_alerts"] = collapse_alerts(metrics, previous, cfg) if previous else []
-    return metrics
+    cols = ["problem_id", "sampler", "difficulty", "correct", "kept", "n_tokens", "drop_reason", "completion"]
+    types = [pa.string(), pa.string(), pa.int32(), pa.bool_(), pa.bool_(), pa.int64(), pa.string(), pa.string()]
+    table = pa.table({c: pa.array([r.get(c) for r in rows], t) for c, t in zip(cols, types)})
+    return score_table(table, cfg, previous).to_dict()

@@ -1,11 +1,16 @@
-"""The verifier filter: every row gets its domain's verdict, and a drop reason when it fails policy."""
+"""The verifier filter: every row gets its domain's verdict, and a drop reason when it fails policy.
+
+A shard goes in as an Arrow table and a new table comes out (`verify_table`): nothing is changed in
+place, so the stage can run in any process. `VerifyMetrics` is where its counts are named.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import pyarrow as pa
 from synthloop.domains import Domain, Problem
 
 # Drop reasons, one per rule, in the order the rules are tried.
@@ -33,24 +38,56 @@ def policy(verdict, cfg: VerifyConfig) -> str | None:
     return "unparseable_step" if verdict.error_kind == "unparseable" else "dynamic_step"
 
 
-def verify_rows(
-    rows: list[dict], domains: Mapping[str, Domain], problems: Mapping[str, Problem], cfg: VerifyConfig
-) -> Counter:
-    """Fill each row's verdict fields in place; return the count of rows dropped per rule."""
+@dataclass
+class VerifyMetrics:
+    """What verification found in one or more shards (they add up: `a + b`)."""
+
+    rows: int = 0
+    correct: int = 0  # right final answer (whatever the steps)
+    kept: int = 0  # passed the policy
+    drops: dict[str, int] = field(default_factory=dict)  # rule -> rows it dropped
+
+    def __add__(self, other: VerifyMetrics) -> VerifyMetrics:
+        return VerifyMetrics(self.rows + other.rows, self.correct + other.correct, self.kept + other.kept,
+                             dict(Counter(self.drops) + Counter(other.drops)))
+
+
+# The columns verification writes, with the warehouse's types.
+VERDICT_TYPES = {
+    "extracted": pa.string(), "correct": pa.bool_(), "steps_ok": pa.bool_(), "first_bad_step": pa.int32(),
+    "error_kind": pa.string(), "kept": pa.bool_(), "drop_reason": pa.string(),
+}
+
+
+def verify_table(
+    table: pa.Table, domains: Mapping[str, Domain], problems: Mapping[str, Problem], cfg: VerifyConfig
+) -> tuple[pa.Table, VerifyMetrics]:
+    """A new table: `table` with each row's verdict, kept flag and drop reason; and the counts.
+
+    Needs the columns `problem_id` and `completion`; every other column passes through unchanged.
+    """
+    out: dict[str, list] = {k: [] for k in VERDICT_TYPES}
     drops: Counter = Counter()
-    for row in rows:
-        problem = problems[row["problem_id"]]
-        v = domains[problem.domain].verify(problem, row["completion"])
-        row.update(
-            extracted=v.extracted,
-            correct=v.correct,
-            steps_ok=v.steps_ok,
-            first_bad_step=v.first_bad_step,
-            error_kind=v.error_kind,
-        )
+    for pid, completion in zip(table["problem_id"].to_pylist(), table["completion"].to_pylist()):
+        problem = problems[pid]
+        v = domains[problem.domain].verify(problem, completion)
         reason = policy(v, cfg)
-        row["kept"] = reason is None
-        row["drop_reason"] = reason
+        for key, value in (("extracted", v.extracted), ("correct", v.correct), ("steps_ok", v.steps_ok),
+                           ("first_bad_step", v.first_bad_step), ("error_kind", v.error_kind),
+                           ("kept", reason is None), ("drop_reason", reason)):
+            out[key].append(value)
         if reason:
             drops[reason] += 1
-    return drops
+    for name, typ in VERDICT_TYPES.items():
+        table = set_column(table, name, pa.array(out[name], typ))
+    n = table.num_rows
+    metrics = VerifyMetrics(n, sum(out["correct"]), n - sum(drops.values()), dict(drops))
+    return table, metrics
+
+
+def set_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
+    """A new table with column `name` replaced (or appended): Arrow tables are never changed."""
+    i = table.schema.get_field_index(name)
+    if i >= 0:
+        return table.set_column(i, pa.field(name, values.type), values)
+    return table.append_column(pa.field(name, values.type), values)

@@ -24,6 +24,8 @@ from synthloop.training.gate import GateConfig
 from synthloop.training.model import ModelConfig
 from synthloop.training.sft import TrainConfig
 
+from .execution import ExecutionSpec
+
 
 class ConfigError(Exception):
     """A config the user wrote that cannot be used; the message says which key and why."""
@@ -175,6 +177,7 @@ class LoopConfig(_Strict):
     finetune: FinetuneSpec = FinetuneSpec()
     eval: EvalConfig = EvalConfig()
     gate: GateConfig = GateConfig()
+    execution: ExecutionSpec = ExecutionSpec()  # where the round's tasks run; never changes the data
 
     @field_validator("name")
     @classmethod
@@ -186,8 +189,8 @@ class LoopConfig(_Strict):
         return v
 
     def config_hash(self) -> str:
-        """Hash of everything that decides the data (not the number of rounds)."""
-        blob = json.dumps(self.model_dump(mode="json", exclude={"rounds"}), sort_keys=True)
+        """Hash of everything that decides the data (not the number of rounds, nor where it runs)."""
+        blob = json.dumps(self.model_dump(mode="json", exclude={"rounds", "execution"}), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -1,18 +1,24 @@
 """Prefect flows. `round_flow` is one round's DAG; `loop_flow` runs the bootstrap and the rounds.
 
 Tasks are one-line wrappers over `flows.stages`, so everything they do is testable without Prefect.
+Every task's output is its return value: the round's rows travel as `Shard`s (Parquet files in the
+round's staging folder), mapped over one task per part for generation and verification.
 Resume comes from the catalog: a stage whose result is recorded there is skipped on a rerun.
 """
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from synthloop.filters.dedup import DedupMetrics
+from synthloop.filters.diversity import RoundMetrics
+from synthloop.filters.verify import VerifyMetrics
 from synthloop.warehouse import Catalog
 
 from . import stages
 from .artifacts import publish_artifacts
 from .config import LoopConfig
+from .shards import Part, Shard
 
 _task = task(cache_policy=NO_CACHE)
 
@@ -23,25 +29,40 @@ def bootstrap(home: str, cfg: LoopConfig) -> dict:
     return stages.bootstrap(Catalog(home), cfg)
 
 
-@_task(name="generate")
-def generate(home: str, cfg: LoopConfig, round: int, model: dict) -> list[dict]:
-    """K samples per problem from the incumbent model with the sampler portfolio."""
-    return stages.make_rows(Catalog(home), cfg, round, model)
+@_task(name="plan")
+def plan(home: str, cfg: LoopConfig, round: int) -> tuple[list[Part], dict]:
+    """The round's problems and sampler picks, cut into parts of about `execution.shard_size` samples."""
+    return stages.plan(Catalog(home), cfg, round)
 
 
-@_task(name="filter")
-def verify_dedup_score(home: str, cfg: LoopConfig, round: int, rows: list[dict]) -> dict:
-    """Verify every answer, near-dedup against this and earlier rounds, score diversity."""
-    return stages.filter_rows(Catalog(home), cfg, round, rows)
+@_task(name="generate", retries=2)  # a lost worker: the part is sampled again, to the same file
+def generate(cfg: LoopConfig, round: int, model: dict, part: Part) -> Shard:
+    """One part's samples from the incumbent model with the sampler portfolio."""
+    return stages.generate(cfg, round, model, part)
+
+
+@_task(name="verify", retries=2)
+def verify(cfg: LoopConfig, part: Part, shard: Shard) -> tuple[Shard, VerifyMetrics]:
+    """Verify every answer of one shard; MinHash signatures of the rows still kept."""
+    return stages.verify(cfg, part, shard)
+
+
+@_task(name="dedup")
+def dedup(home: str, cfg: LoopConfig, round: int, verified: list[Shard]) -> tuple[list[Shard], DedupMetrics]:
+    """Near-dedup over all the round's shards and every earlier round's kept rows."""
+    return stages.dedup(Catalog(home), cfg, round, verified)
+
+
+@_task(name="score")
+def score(home: str, cfg: LoopConfig, round: int, final: list[Shard], allocation: dict) -> RoundMetrics:
+    """Counts, pass rates and diversity of the round's rows."""
+    return stages.score(Catalog(home), cfg, round, final, allocation)
 
 
 @_task(name="publish")
-def publish(home: str, cfg: LoopConfig, round: int, rows: list[dict], metrics: dict, model_id: str) -> int:
-    """Publish the round's rows as an immutable dataset version."""
-    return Catalog(home).publish(
-        cfg.name, rows, round=round, model_id=model_id, config=cfg.model_dump(mode="json"),
-        config_hash=cfg.config_hash(), code_version=stages.code_version(), metrics=metrics,
-    )
+def publish(home: str, cfg: LoopConfig, round: int, final: list[Shard], metrics: RoundMetrics, model_id: str) -> int:
+    """Publish all the round's shards as one immutable dataset version."""
+    return stages.publish(Catalog(home), cfg, round, final, metrics, model_id)
 
 
 @_task(name="finetune-evaluate")
@@ -58,14 +79,20 @@ def decide(home: str, cfg: LoopConfig, round: int, candidate: dict, model: dict,
 
 @flow(name="synthloop-round", flow_run_name="{cfg.name}-round-{round}")
 def round_flow(home: str, cfg: LoopConfig, round: int) -> dict:
-    """sample → generate → verify → dedup → score → publish → fine-tune → evaluate → gate."""
+    """plan → generate → verify → dedup → score → publish → fine-tune → evaluate → gate."""
     cat = Catalog(home)
     model = stages.incumbent(cat, cfg.name)
     existing = stages.round_version(cat, cfg.name, round)
     if existing is None:
-        rows = generate(home, cfg, round, model)
-        metrics = verify_dedup_score(home, cfg, round, rows)
-        version = publish(home, cfg, round, rows, metrics, model["model_id"])
+        parts, allocation = plan(home, cfg, round)
+        generated = generate.map(unmapped(cfg), unmapped(round), unmapped(model), parts)
+        checked = [f.result() for f in verify.map(unmapped(cfg), parts, generated)]
+        stages.release_backend()  # this process's generation backend, before fine-tuning
+        final, found = dedup(home, cfg, round, [shard for shard, _ in checked])
+        data = score(home, cfg, round, final, allocation)
+        version = publish(home, cfg, round, final, data, model["model_id"])
+        log_data_stages(sum((m for _, m in checked), VerifyMetrics()), found)
+        metrics = data.to_dict()
     else:  # resumed: the round's data was published before the crash
         version, metrics = existing["version"], cat.resolve(f"{cfg.name}@{existing['version']}")["metrics"]
     candidate = finetune(home, cfg, round, model, version)
@@ -73,6 +100,14 @@ def round_flow(home: str, cfg: LoopConfig, round: int) -> dict:
     publish_artifacts(home, f"{cfg.name}@{version}")  # the quality summary on this flow run
     get_run_logger().info("round %d: %s", round, result["reason"])
     return result
+
+
+def log_data_stages(checked: VerifyMetrics, found: DedupMetrics) -> None:
+    get_run_logger().info(
+        "verified %d rows: %d right answers, %d kept (dropped: %s); near-dedup compared %d rows against "
+        "%d earlier ones, dropped %d", checked.rows, checked.correct, checked.kept, checked.drops or "none",
+        found.compared, found.prior, found.near_duplicate,
+    )
 
 
 @flow(name="synthloop-loop", flow_run_name="{cfg.name}")

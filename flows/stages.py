@@ -1,7 +1,10 @@
-"""The round's stages as plain functions over the catalog: what the Prefect tasks call.
+"""The round's stages as plain functions: what the Prefect tasks call.
 
-Each function does one stage and can be called (and tested) without Prefect. Resume lives here:
-a stage whose result is already in the catalog is not done again.
+Each function does one stage and can be called (and tested) without Prefect. The round's data
+stages (plan → generate → verify → dedup → score → publish) take and return `Shard`s: Parquet
+files in the round's staging folder (flows/shards.py), plus typed metrics; nothing is changed in
+place, so any of them can run in another process. Resume lives here: a stage whose result is
+already in the catalog is not done again.
 """
 
 from __future__ import annotations
@@ -9,18 +12,22 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from synthloop.domains import Domain, Problem, get_domain
-from synthloop.filters.dedup import dedup_rows
-from synthloop.filters.diversity import score_rows
-from synthloop.filters.verify import verify_rows
+from synthloop.filters.dedup import DedupMetrics, apply_decisions, live_signatures, with_signatures
+from synthloop.filters.dedup import decide as dedup_decisions
+from synthloop.filters.diversity import RoundMetrics, RoundScorer
+from synthloop.filters.verify import VerifyMetrics, verify_table
 from synthloop.generators.allocate import RoundPlan, plan_round, split_budget
 from synthloop.generators.hf import HFBackend
-from synthloop.generators.portfolio import PortfolioEntry, generate_rows
+from synthloop.generators.portfolio import PortfolioEntry, generate_rows, sample_slots
 from synthloop.training import model as model_lib
 from synthloop.training.evaluate import evaluate, heldout_problems
 from synthloop.training.gate import gate
@@ -31,7 +38,9 @@ from transformers.utils import logging as hf_logging
 
 from synthloop import __version__
 
+from . import shards
 from .config import LoopConfig
+from .shards import Part, Shard
 
 torch.set_flush_denormal(True)  # 3x faster small-model training on CPU (../shared/FACTS.md)
 hf_logging.disable_progress_bar()  # no per-load 'Loading weights' bars between our own
@@ -180,26 +189,146 @@ def incumbent(cat: Catalog, run: str) -> dict:
     return cat.model(rows[-1]["model_out"])
 
 
-def make_rows(cat: Catalog, cfg: LoopConfig, round: int, model: dict) -> list[dict]:
-    """Generate the round's samples with the portfolio: raw rows, not yet verified.
-
-    The split (sampler shares, samples per problem) is `generation_plan`'s; the total is always
-    problems x K.
-    """
+# -- the round's data, shard by shard (see flows/shards.py) --------------------------------------
+def plan(cat: Catalog, cfg: LoopConfig, round: int) -> tuple[list[Part], dict]:
+    """The round's problems cut into parts of about `execution.shard_size` samples, each with its
+    sampler picks (dealt over the whole round, so the cut changes nothing), and the plan's record.
+    Starts the round's staging folder afresh."""
     problems = sample_problems(cfg, round)
-    plan = generation_plan(cat, cfg, round, problems)
-    backend = make_backend(cfg, model["path"])
-    try:
-        with _bar(plan.record["samples"], f"round {round}: generate") as bar:
+    gplan = generation_plan(cat, cfg, round, problems)
+    names = [e.sampler.name for e in gplan.portfolio]
+    if names != [s.name for s in cfg.generation.samplers]:  # `generate` takes samplers by index
+        raise RuntimeError(f"the plan reordered the samplers: {names}")
+    slots = sample_slots(len(problems), gplan.portfolio, cfg.generation.samples_per_problem, gplan.budgets)
+    root = shards.round_dir(cat.home, cfg.name, round)
+    shards.reset(root)
+    ranges = shards.cut([len(s) for s in slots], cfg.execution.shard_size)
+    parts = [shards.write_part(shards.shard_path(root, "parts", i), i, problems[lo:hi], slots[lo:hi])
+             for i, (lo, hi) in enumerate(ranges)]
+    return parts, gplan.record
+
+
+def generate(cfg: LoopConfig, round: int, model: dict, part: Part) -> Shard:
+    """The samples of one part from the incumbent model: raw rows, not yet verified."""
+    out = _sibling(part.path, "generated")
+    problems, slots = shards.read_part(part)
+    portfolio = [PortfolioEntry(s.sampler(), s.share) for s in cfg.generation.samplers]
+    with _GENERATING:  # one backend per process, used by one task at a time
+        backend = backend_for(cfg, model["path"])
+        with _bar(part.samples, f"round {round}: generate part {part.index}") as bar:
             rows = generate_rows(
-                backend, problems, plan.portfolio, cfg.generation.samples_per_problem, round=round,
+                backend, problems, portfolio, cfg.generation.samples_per_problem, round=round,
                 seed=cfg.seed, model_id=model["model_id"], config_hash=cfg.config_hash(),
-                progress=bar.update, budgets=plan.budgets,
+                progress=bar.update, slots=slots,
             )
-    finally:
-        if hasattr(backend, "close"):  # vLLM holds GPU memory that fine-tuning needs next
-            backend.close()
-    return rows
+    return shards.write_shard(pa.Table.from_pylist(rows), out)
+
+
+def verify(cfg: LoopConfig, part: Part, shard: Shard) -> tuple[Shard, VerifyMetrics]:
+    """Verdicts for one shard, and the MinHash signature of every row still kept."""
+    problems, _ = shards.read_part(part)
+    table, metrics = verify_table(shard.read(), domains_of(cfg), {p.id: p for p in problems}, cfg.verify)
+    if cfg.dedup.enabled:
+        table = with_signatures(table, cfg.dedup)
+    return shards.write_shard(table, _sibling(shard.path, "verified")), metrics
+
+
+def dedup(cat: Catalog, cfg: LoopConfig, round: int, verified: list[Shard]) -> tuple[list[Shard], DedupMetrics]:
+    """Near-dup decisions over every shard of the round, in order, and every earlier round's kept
+    rows; new shards carrying them."""
+    if not cfg.dedup.enabled:
+        return verified, DedupMetrics()
+    live = [live_signatures(s.read(columns=["row_id", "minhash"])) for s in verified]
+    ids = [rid for part_ids, _ in live for rid in part_ids]
+    sigs = [s for part_ids, s in live if part_ids]
+    sigs = np.vstack(sigs) if sigs else np.zeros((0, cfg.dedup.num_perm), np.uint32)
+    prior = list(prior_signatures(cat, cfg.name, before_round=round))
+    decisions = dedup_decisions(ids, sigs, cfg.dedup, prior)
+    out, at = [], 0
+    for shard, (part_ids, _) in zip(verified, live):
+        table = apply_decisions(shard.read(), decisions.slice(at, len(part_ids)))
+        out.append(shards.write_shard(table, _sibling(shard.path, "deduped")))
+        at += len(part_ids)
+    dropped = decisions.num_rows - (pc.sum(decisions["kept"]).as_py() or 0)
+    return out, DedupMetrics(compared=len(ids), prior=len(prior), near_duplicate=dropped)
+
+
+SCORE_COLUMNS = ["problem_id", "sampler", "difficulty", "correct", "kept", "n_tokens", "drop_reason", "completion"]
+
+
+def score(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], allocation: dict | None = None) -> RoundMetrics:
+    """The round's metrics (counts, pass rates, diversity, collapse alerts), a shard at a time."""
+    scorer = RoundScorer(cfg.diversity)
+    for s in final:
+        scorer.add(s.read(columns=SCORE_COLUMNS))
+    metrics = scorer.finish(previous_metrics(cat, cfg.name, round), kept_texts=lambda idx: _kept_texts(final, idx))
+    return replace(metrics, allocation=allocation)
+
+
+def publish(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], metrics: RoundMetrics, model_id: str) -> int:
+    """All shards of the round as one immutable dataset version, in one catalog commit."""
+    version = cat.publish(
+        cfg.name, [Path(s.path) for s in final], round=round, model_id=model_id,
+        config=cfg.model_dump(mode="json"), config_hash=cfg.config_hash(), code_version=code_version(),
+        metrics=metrics.to_dict(),
+    )
+    shutil.rmtree(shards.round_dir(cat.home, cfg.name, round), ignore_errors=True)
+    return version
+
+
+def data_stages(cat: Catalog, cfg: LoopConfig, round: int, model: dict) -> tuple[list[Shard], RoundMetrics]:
+    """plan → generate → verify → dedup → score, called in this process one after the other: the
+    round's data without an orchestrator (tests, benchmarks). `flows/round.py` maps the same calls."""
+    parts, allocation = plan(cat, cfg, round)
+    verified = [verify(cfg, p, generate(cfg, round, model, p))[0] for p in parts]
+    release_backend()
+    final, _ = dedup(cat, cfg, round, verified)
+    return final, score(cat, cfg, round, final, allocation)
+
+
+def _sibling(path: str, stage: str) -> Path:
+    """The file of the same part in another stage's folder of the round."""
+    p = Path(path)
+    return p.parent.parent / stage / p.name
+
+
+def _kept_texts(final: list[Shard], idx: list[int]) -> list[str]:
+    """Kept completions at these positions of the round (shards in order), in the order asked."""
+    want = sorted(set(idx))
+    found: dict[int, str] = {}
+    at = 0
+    for s in final:
+        t = s.read(columns=["completion", "kept"])
+        kept = t["completion"].filter(pc.fill_null(t["kept"], False))
+        lo = np.searchsorted(want, at)
+        hi = np.searchsorted(want, at + len(kept))
+        if hi > lo:
+            local = [w - at for w in want[lo:hi]]
+            found.update(zip(want[lo:hi], kept.take(pa.array(local, pa.int64())).to_pylist()))
+        at += len(kept)
+    return [found[i] for i in idx]
+
+
+# One backend per process for the round, loaded once: every generate task a worker runs reuses it.
+_GENERATING = threading.Lock()
+_BACKEND: dict = {}
+
+
+def backend_for(cfg: LoopConfig, path):
+    """This process's backend for the model at `path`, loaded on first use; another model replaces it."""
+    key = (cfg.generation.backend, str(path), cfg.generation.batch_size, cfg.seed)
+    if _BACKEND.get("key") != key:
+        release_backend()
+        _BACKEND.update(key=key, backend=make_backend(cfg, path))
+    return _BACKEND["backend"]
+
+
+def release_backend() -> None:
+    """Free this process's backend (vLLM holds GPU memory that fine-tuning needs next)."""
+    backend = _BACKEND.pop("backend", None)
+    _BACKEND.pop("key", None)
+    if hasattr(backend, "close"):
+        backend.close()
 
 
 def make_backend(cfg: LoopConfig, path):
@@ -214,7 +343,7 @@ def make_backend(cfg: LoopConfig, path):
 def generation_plan(cat: Catalog, cfg: LoopConfig, round: int, problems: list[Problem]) -> RoundPlan:
     """Sampler shares and samples per problem for `round`, adapted to the previous round's rows.
 
-    Deterministic from the catalog, so `filter_rows` recomputes it to record it in the metrics.
+    Deterministic from the catalog: the same plan whenever it is asked for.
     """
     gen = cfg.generation
     portfolio = [PortfolioEntry(s.sampler(), s.share) for s in gen.samplers]
@@ -234,18 +363,6 @@ def generation_plan(cat: Catalog, cfg: LoopConfig, round: int, problems: list[Pr
     if last is not None:
         plan.record["from"] = {"round": round - 1, "version": last["version"]}
     return plan
-
-
-def filter_rows(cat: Catalog, cfg: LoopConfig, round: int, rows: list[dict]) -> dict:
-    """Verify, dedup (against earlier rounds too) and score `rows` in place; returns the metrics."""
-    problems = {p.id: p for p in sample_problems(cfg, round)}
-    drops = verify_rows(rows, domains_of(cfg), problems, cfg.verify)
-    prior = prior_signatures(cat, cfg.name, before_round=round)
-    if cfg.dedup.enabled:
-        drops.update(dedup_rows(rows, cfg.dedup, prior))
-    metrics = score_rows(rows, cfg.diversity, previous=previous_metrics(cat, cfg.name, round))
-    metrics["allocation"] = generation_plan(cat, cfg, round, list(problems.values())).record
-    return metrics
 
 
 def prior_signatures(cat: Catalog, name: str, before_round: int):

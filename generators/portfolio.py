@@ -16,13 +16,29 @@ from .allocate import deal, sampler_counts, split_budget
 from .base import Request, Sampler, sample_seed
 from .prompts import render
 
-__all__ = ["PortfolioEntry", "generate_rows", "split_budget"]
+__all__ = ["PortfolioEntry", "generate_rows", "sample_slots", "split_budget"]
 
 
 @dataclass(frozen=True)
 class PortfolioEntry:
     sampler: Sampler
     share: float
+
+
+def sample_slots(
+    n_problems: int, portfolio: Sequence[PortfolioEntry], k: int, budgets: Sequence[int] | None = None
+) -> list[list[int]]:
+    """Sampler index of each sample slot, problem by problem (see `generate_rows`).
+
+    Dealt over the whole round, so a round cut into shards samples exactly what it would uncut.
+    """
+    shares = [e.share for e in portfolio]
+    if budgets is None:
+        counts = split_budget(k, shares)
+        return [[i for i, n in enumerate(counts) for _ in range(n)] for _ in range(n_problems)]
+    if len(budgets) != n_problems:
+        raise ValueError(f"{len(budgets)} budgets for {n_problems} problems")
+    return deal(budgets, sampler_counts(sum(budgets), shares))
 
 
 def generate_rows(
@@ -37,20 +53,18 @@ def generate_rows(
     config_hash: str,
     progress: Callable[[int], None] | None = None,
     budgets: Sequence[int] | None = None,
+    slots: Sequence[Sequence[int]] | None = None,
 ) -> list[dict]:
     """Samples per problem (k each, or `budgets[i]` for problem i) from the portfolio, as rows.
 
     Without budgets each problem splits its k samples by share, in portfolio order. A sample's
-    seed depends on (seed, round, problem, sampler, index) only, so reruns reproduce it.
+    seed depends on (seed, round, problem, sampler, index) only, so reruns reproduce it. `slots`
+    (from `sample_slots`) gives each problem's sampler picks directly: one shard of a round.
     """
-    shares = [e.share for e in portfolio]
-    if budgets is None:
-        counts = split_budget(k, shares)
-        slots = [[i for i, n in enumerate(counts) for _ in range(n)] for _ in problems]
-    else:
-        if len(budgets) != len(problems):
-            raise ValueError(f"{len(budgets)} budgets for {len(problems)} problems")
-        slots = deal(budgets, sampler_counts(sum(budgets), shares))
+    if slots is None:
+        slots = sample_slots(len(problems), portfolio, k, budgets)
+    elif len(slots) != len(problems):
+        raise ValueError(f"{len(slots)} slot lists for {len(problems)} problems")
     requests, meta = [], []
     for p, picks in zip(problems, slots):
         for j, i in enumerate(picks):

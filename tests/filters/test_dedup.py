@@ -6,18 +6,30 @@ import xxhash
 from datasketch import MinHash, MinHashLSH
 from synthloop.filters.dedup import (
     DedupConfig,
-    dedup_rows,
+    apply_decisions,
+    decide,
     dedup_signatures,
     dedup_texts,
     lean,
+    live_signatures,
     lsh_index,
     shingles,
     signatures,
+    with_signatures,
 )
 from synthloop.filters.minhash import xxh32
 from synthloop.warehouse.schema import to_table
 
 _rng = random.Random(0)
+
+
+def dedup_rows(rows, cfg, prior=()):
+    """The round's dedup stages on row dicts: signatures, decisions, applied; new rows and the drop count."""
+    table = with_signatures(to_table(rows), cfg)  # every column of the schema, as a shard has
+    ids, sigs = live_signatures(table)
+    out = apply_decisions(table, decide(ids, sigs, cfg, prior))
+    rows = out.to_pylist()
+    return rows, sum(r["drop_reason"] == "near_duplicate" for r in rows)
 WORDS = ["".join(_rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(_rng.randint(2, 8))) for _ in range(2000)]
 
 
@@ -110,14 +122,15 @@ def test_dedup_within_round_and_against_prior():
         {"row_id": "c", "prompt": "", "completion": "something else entirely, not addition", "kept": True},
         {"row_id": "d", "prompt": "", "completion": base, "kept": False},  # already dropped: untouched
     ]
-    drops = dedup_rows(rows, cfg)
-    assert drops["near_duplicate"] == 1
+    given = [dict(r) for r in rows]
+    rows, drops = dedup_rows(rows, cfg)
+    assert drops == 1 and given[1]["kept"]  # a new list: the rows given stay as they were
     assert rows[1]["dup_of"] == "a" and rows[1]["cluster_id"] == "a" and not rows[1]["kept"]
     assert rows[1]["drop_reason"] == "near_duplicate" and rows[0]["cluster_id"] == "a"
-    assert rows[2]["kept"] and rows[3].get("dup_of") is None and "minhash" not in rows[3]
+    assert rows[2]["kept"] and rows[3].get("dup_of") is None and rows[3]["minhash"] is None
     # A later round: the stored signature of "a" makes a new copy a duplicate.
     later = [{"row_id": "e", "prompt": "", "completion": base, "kept": True}]
-    dedup_rows(later, cfg, prior=[("a", np.array(rows[0]["minhash"], dtype=np.uint32))])
+    later, _ = dedup_rows(later, cfg, prior=[("a", np.array(rows[0]["minhash"], dtype=np.uint32))])
     assert later[0]["dup_of"] == "a" and not later[0]["kept"]
 
 
@@ -129,14 +142,14 @@ def test_cross_round_duplicates_through_the_warehouse(tmp_path):
     cfg = DedupConfig()
     texts, _ = corpus(60, seed=5, dup_every=10**9)
     r1 = [{"row_id": f"r1-{i}", "prompt": "", "completion": t, "kept": True} for i, t in enumerate(texts[:40])]
-    dedup_rows(r1, cfg)
+    r1, _ = dedup_rows(r1, cfg)
     cat = Catalog(tmp_path)
     cat.publish("d", r1, round=1)
     r1_texts = {r["row_id"]: r["completion"] for r in r1}
     r2 = [{"row_id": f"r2-{i}", "prompt": "", "completion": t[:-1] + "!", "kept": True} for i, t in enumerate(texts[30:60])]
-    drops = dedup_rows(r2, cfg, prior=prior_signatures(cat, "d", before_round=2))
+    r2, drops = dedup_rows(r2, cfg, prior=prior_signatures(cat, "d", before_round=2))
     dropped = [r for r in r2 if not r["kept"]]
-    assert drops["near_duplicate"] == 10 == len(dropped)  # texts[30:40] were kept in round 1
+    assert drops == 10 == len(dropped)  # texts[30:40] were kept in round 1
     for r in dropped:
         assert r1_texts[r["dup_of"]][:-1] == r["completion"][:-1] and r["cluster_id"] == r["dup_of"]
 
@@ -149,7 +162,7 @@ def test_duckdb_band_join_equals_in_memory(tmp_path):
     texts += texts[:5]  # exact copies too
     ids = [f"x{i}" for i in range(len(texts))]
     prior_rows = [{"row_id": f"p{i}", "prompt": "", "completion": t, "kept": True} for i, t in enumerate(texts[:80])]
-    dedup_rows(prior_rows, cfg)  # an earlier round, published as the warehouse would
+    prior_rows, _ = dedup_rows(prior_rows, cfg)  # an earlier round, published as the warehouse would
     prior_file = tmp_path / "v1" / "part-00000.parquet"
     prior_file.parent.mkdir()
     import pyarrow.parquet as pq
@@ -157,7 +170,7 @@ def test_duckdb_band_join_equals_in_memory(tmp_path):
     pq.write_table(to_table(prior_rows), prior_file)
     new = texts[60:]
     rows = [{"row_id": rid, "prompt": "", "completion": t, "kept": True} for rid, t in zip(ids[60:], new)]
-    dedup_rows(rows, cfg, prior=[(r["row_id"], r["minhash"]) for r in prior_rows if r["kept"]])
+    rows, _ = dedup_rows(rows, cfg, prior=[(r["row_id"], r["minhash"]) for r in prior_rows if r["kept"]])
 
     sigs = signatures(new, cfg)
     shards = [write_shard(tmp_path / f"s{k}.parquet", ids[60 + lo : 60 + lo + 150], sigs[lo : lo + 150], lo)

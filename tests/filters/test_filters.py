@@ -1,7 +1,8 @@
 from collections import Counter
 
+import pyarrow as pa
 from synthloop.domains import Addition
-from synthloop.filters.verify import VerifyConfig, verify_rows
+from synthloop.filters.verify import VerifyConfig, verify_table
 
 
 def _rows(problems, completions):
@@ -12,11 +13,14 @@ def _rows(problems, completions):
     ]
 
 
-def test_verify_rows_drops_with_reasons():
+def test_verify_table_drops_with_reasons():
     d = Addition()
     ps = d.make_problems(3, seed=0, difficulties=[3])
-    rows = _rows(ps, [d.solution(ps[0]), "1+1+0=2\n>9", "1+1+0"])
-    drops = verify_rows(rows, {"addition": d}, {p.id: p for p in ps}, VerifyConfig())
+    given = pa.Table.from_pylist(_rows(ps, [d.solution(ps[0]), "1+1+0=2\n>9", "1+1+0"]))
+    out, metrics = verify_table(given, {"addition": d}, {p.id: p for p in ps}, VerifyConfig())
+    rows = out.to_pylist()
     assert [r["kept"] for r in rows] == [True, False, False]
-    assert drops == Counter({"wrong_answer": 1, "truncated": 1})
+    assert Counter(metrics.drops) == Counter({"wrong_answer": 1, "truncated": 1})
+    assert (metrics.rows, metrics.correct, metrics.kept) == (3, 1, 1)
     assert rows[2]["drop_reason"] == "truncated"
+    assert "kept" not in given.column_names  # the table it was given is left as it was

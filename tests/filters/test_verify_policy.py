@@ -1,7 +1,8 @@
 from collections import Counter
 
+import pyarrow as pa
 from synthloop.domains import get_domain
-from synthloop.filters.verify import VerifyConfig, verify_rows
+from synthloop.filters.verify import VerifyConfig, verify_table
 
 
 def _rows(p, completions):
@@ -15,8 +16,8 @@ def _run(cfg):
     lines = good.splitlines()
     static = "\n".join([lines[0] + "9", *lines[1:]])  # a slip the rest does not use
     completions = [good, static, "1,1", "0,5\n>" + str(int(p.answer) + 1), "oops\n>" + p.answer]
-    rows = _rows(p, completions)
-    return rows, verify_rows(rows, {"gcd": d}, {p.id: p}, cfg)
+    out, metrics = verify_table(pa.Table.from_pylist(_rows(p, completions)), {"gcd": d}, {p.id: p}, cfg)
+    return out.to_pylist(), Counter(metrics.drops)
 
 
 def test_default_keeps_only_fully_correct_chains_and_counts_each_rule():

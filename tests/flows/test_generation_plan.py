@@ -10,10 +10,9 @@ def test_round_two_adapts_and_records_why(home, tiny_config):
     cat = Catalog(home)
     stages.bootstrap(cat, tiny_config)
     model = stages.incumbent(cat, "tiny")
-    rows = stages.make_rows(cat, tiny_config, 1, model)
-    metrics = stages.filter_rows(cat, tiny_config, 1, rows)
-    assert "no earlier round" in metrics["allocation"]["reason"]
-    cat.publish("tiny", rows, round=1, metrics=metrics, config_hash=tiny_config.config_hash())
+    final, metrics = stages.data_stages(cat, tiny_config, 1, model)
+    assert "no earlier round" in metrics.allocation["reason"]
+    stages.publish(cat, tiny_config, 1, final, metrics, model["model_id"])
 
     problems = stages.sample_problems(tiny_config, 2)
     plan = stages.generation_plan(cat, tiny_config, 2, problems)
@@ -29,11 +28,11 @@ def test_round_two_adapts_and_records_why(home, tiny_config):
     assert all("share" in s["reason"] for s in rec["samplers"].values())
     assert set(rec["problems"]["by_bucket"]) <= {"addition/d1", "addition/d2"}
 
-    rows2 = stages.make_rows(cat, tiny_config, 2, model)
+    final2, m2 = stages.data_stages(cat, tiny_config, 2, model)
+    rows2 = [r for s in final2 for r in s.read(columns=["problem_id"]).to_pylist()]
     assert len(rows2) == len(problems) * gen.samples_per_problem
     assert [sum(r["problem_id"] == p.id for r in rows2) for p in problems] == plan.budgets
-    m2 = stages.filter_rows(cat, tiny_config, 2, rows2)
-    assert m2["allocation"] == rec  # recorded in the round's metrics as planned
+    assert m2.allocation == rec  # recorded in the round's metrics as planned
 
     off = tiny_config.model_copy(update={"generation": gen.model_copy(update={"adaptive": False})})
     assert stages.generation_plan(cat, off, 2, problems).budgets is None

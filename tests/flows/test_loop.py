@@ -39,9 +39,9 @@ def test_resume_after_crash_between_publish_and_finetune(home, tiny_config):
     cat = Catalog(home)
     stages.bootstrap(cat, tiny_config)
     model = stages.incumbent(cat, "tiny")
-    rows = stages.make_rows(cat, tiny_config, 1, model)
-    metrics = stages.filter_rows(cat, tiny_config, 1, rows)
-    cat.publish("tiny", rows, round=1, metrics=metrics, config_hash=tiny_config.config_hash())
+    final, metrics = stages.data_stages(cat, tiny_config, 1, model)
+    stages.publish(cat, tiny_config, 1, final, metrics, model["model_id"])
+    metrics = metrics.to_dict()
     # ...crash here. The rerun finds the version and goes on from fine-tuning.
     found = stages.round_version(cat, "tiny", 1)
     assert found["version"] == 1
