@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from synthloop.domains import DOMAINS
+from synthloop.errors import UserError
 from synthloop.filters.dedup import DedupConfig
 from synthloop.filters.diversity import DiversityConfig
 from synthloop.filters.verify import VerifyConfig
@@ -27,7 +28,7 @@ from synthloop.training.sft import TrainConfig
 from .execution import ExecutionSpec
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A config the user wrote that cannot be used; the message says which key and why."""
 
 

@@ -17,12 +17,39 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# Prefect's temporary server gets 20 s to start by default; a first start on a fresh PREFECT_HOME
+# on a busy 2-core machine took longer (../shared/FACTS.md). 90 s is what the tests' harness uses.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+from synthloop.errors import UserError
+
+
+def _fail(msg: str) -> None:
+    """Print `msg` as one error line (never read as markup) and exit 2."""
+    one_line = re.sub(r"\s*\n\s*", " ", str(msg)).strip()
+    console.print(Text.assemble(("error:", "bold red"), " ", one_line), highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+class _Commands(TyperGroup):
+    """Every command runs inside this: a user mistake (any `UserError`) ends in one line, exit 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            _fail(str(e))
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="synthloop: make a language model better by training it on its own verified output.\n\n"
     "A round samples problems, generates answers with a portfolio of samplers, verifies every "
     "answer, near-dedups against all earlier rounds, scores diversity, publishes an immutable "
@@ -39,15 +66,6 @@ HomeOpt = Annotated[
     Path | None,
     typer.Option("--home", help="Where catalog, data and models live [env SYNTHLOOP_HOME, default ./.synthloop]."),
 ]
-
-
-class UserError(Exception):
-    pass
-
-
-def _fail(msg: str) -> None:
-    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _home(home: Path | None) -> str:
@@ -126,7 +144,7 @@ def run(
 
     from synthloop.flows.round import loop_flow
 
-    console.print(f"synthloop: run [bold]{cfg.name}[/], {cfg.rounds} rounds, home {h}", highlight=False)
+    console.print(f"synthloop: run [bold]{cfg.name}[/], {cfg.rounds} rounds, home {escape(h)}", highlight=False)
     done = {r["round"] for r in cat.rounds(cfg.name)}
     if done >= set(range(cfg.rounds + 1)):
         console.print(f"all {cfg.rounds} rounds of run {cfg.name!r} are done: --rounds {cfg.rounds + 2} goes "
@@ -154,16 +172,26 @@ def _check_same_config(cat, cfg) -> None:
 
 
 def _forget_run(cat, run: str) -> None:
-    models = [r["model_id"] for r in cat.query("SELECT model_id FROM models WHERE model_id LIKE ?", [f"{run}-m%"])]
+    """Remove exactly run `run`: its two datasets, its rounds, the models it made (`<run>-m<N>`,
+    matched whole: no LIKE, so `demo` never touches `demo-mix` and `_` is no wildcard) and their
+    folders under the home. A user's own base model folder is registered but never deleted."""
+    owned = re.compile(re.escape(run) + r"-m[0-9]+")
+    rows = cat.query("SELECT model_id, path FROM models")
+    models = [r for r in rows if owned.fullmatch(r["model_id"])]
     with cat.write() as con:
         con.execute("DELETE FROM datasets WHERE name IN (?, ?)", [run, f"{run}-seed"])
         con.execute("DELETE FROM rounds WHERE run = ?", [run])
-        con.execute("DELETE FROM models WHERE model_id LIKE ?", [f"{run}-m%"])
+        for m in models:
+            con.execute("DELETE FROM models WHERE model_id = ?", [m["model_id"]])
     for d in (cat.home / "data" / run, cat.home / "data" / f"{run}-seed"):
         shutil.rmtree(d, ignore_errors=True)
-    for m in models:
-        shutil.rmtree(cat.home / "models" / m, ignore_errors=True)
-    console.print(f"--fresh: removed run {run!r} from {cat.home}")
+    root = cat.home / "models"
+    for folder in root.iterdir() if root.is_dir() else []:
+        # The model folders, and what an interrupted training or save left beside them.
+        name = folder.name.removeprefix(".ckpt-").removeprefix(".staging-")
+        if owned.fullmatch(name):
+            shutil.rmtree(folder, ignore_errors=True)
+    console.print(f"--fresh: removed run {run!r} ({len(models)} models) from {escape(str(cat.home))}", highlight=False)
 
 
 @app.command()

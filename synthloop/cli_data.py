@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(width=max(shutil.get_terminal_size((160, 24)).columns, 150))
@@ -32,8 +33,9 @@ Ref = Annotated[str, typer.Argument(help="NAME, NAME@latest or NAME@<version>.",
 
 
 def _fail(msg: str) -> None:
-    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, markup=True)
-    raise typer.Exit(2)
+    from synthloop.cli import _fail as fail  # one error line, user text never read as markup
+
+    fail(msg)
 
 
 def _catalog(home: Path | None):
@@ -57,9 +59,10 @@ def _guard(fn):
 
 
 def _num(v) -> str:
+    """A cell: user data (SQL values, sampler names, paths) escaped, so `[/x]` prints as itself."""
     if v is None:
         return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return f"{v:.4g}" if isinstance(v, float) else escape(str(v))
 
 
 def _json(obj) -> str:
@@ -80,9 +83,9 @@ def list_(name: Annotated[str | None, typer.Argument(help="Only this dataset.")]
             typer.echo(_json({k: v.get(k) for k in keys}))
         return
     if not versions:
-        console.print(f"no dataset versions in {cat.home}")
+        console.print(f"no dataset versions in {escape(str(cat.home))}", highlight=False)
         return
-    t = Table(title=f"datasets in {cat.home}", title_justify="left")
+    t = Table(title=f"datasets in {escape(str(cat.home))}", title_justify="left")
     for col in ("dataset", "rows", "kept", "kept %", "round", "model", "parents", "published"):
         t.add_column(col, justify="right" if col in ("rows", "kept", "kept %", "round") else "left")
     for v in versions:
@@ -120,7 +123,7 @@ def show(ref: Ref, as_json: JsonOpt = False, home: HomeOpt = None):
         if isinstance(val, dict) and k not in ("by_sampler", "by_difficulty"):
             val = _pairs(val)
         if not isinstance(val, dict):
-            t.add_row(f"metrics.{k}", _num(val) if not isinstance(val, list) else ", ".join(map(str, val)))
+            t.add_row(f"metrics.{k}", _num(val) if not isinstance(val, list) else escape(", ".join(map(str, val))))
     console.print(t)
     for key, label in (("by_sampler", "sampler"), ("by_difficulty", "difficulty")):
         rows = m.get(key) or {}
@@ -130,7 +133,7 @@ def show(ref: Ref, as_json: JsonOpt = False, home: HomeOpt = None):
             for col in [label, *cols]:
                 bt.add_column(col, justify="left" if col == label else "right")
             for name, r in rows.items():
-                bt.add_row(str(name), *(_num(r.get(col)) for col in cols))
+                bt.add_row(escape(str(name)), *(_num(r.get(col)) for col in cols))
             console.print(bt)
 
 
@@ -157,7 +160,7 @@ def diff(a: Ref, b: Ref, as_json: JsonOpt = False, all_metrics: Annotated[bool, 
                   f"[red]-{k['removed']}[/] removed", highlight=False)
     for what in ("added", "removed"):
         if r[f"{what}_examples"]:
-            console.print(f"  e.g. {what}: {', '.join(r[f'{what}_examples'])}", highlight=False)
+            console.print(f"  e.g. {what}: {escape(', '.join(r[f'{what}_examples']))}", highlight=False)
     t = Table(title="metrics", title_justify="left")
     for col in ("metric", d["a"], d["b"], "change"):
         t.add_column(col, justify="left" if col == "metric" else "right")
@@ -175,21 +178,25 @@ def diff(a: Ref, b: Ref, as_json: JsonOpt = False, all_metrics: Annotated[bool, 
 def sql(query: Annotated[str, typer.Argument(help='One SELECT, e.g. \'SELECT sampler, avg(correct::INT) FROM "demo" GROUP BY 1\'.',
                                              show_default=False)],
         as_json: JsonOpt = False,
-        limit: Annotated[int, typer.Option("--limit", help="Print at most this many rows (0: all).")] = 100,
+        limit: Annotated[int, typer.Option("--limit", min=0, help="Print at most this many rows (0: all).")] = 100,
+        timeout: Annotated[float, typer.Option("--timeout", help="Stop the query after this many seconds.")] = 60.0,
+        memory: Annotated[str, typer.Option("--memory", help="DuckDB's memory limit for the query, e.g. 2GB.")] = "2GB",
+        max_rows: Annotated[int, typer.Option("--max-rows", help="Refuse results longer than this, even with --limit 0.")] = 1_000_000,
         home: HomeOpt = None):
     """Read-only SQL over the catalog (tables datasets, models, rounds) and the rows of every
     version (views "NAME@V", and "NAME" for the latest). Nothing else is readable or writable."""
-    from synthloop.warehouse.sql import run_sql
+    from synthloop.warehouse.sql import SqlLimits, run_sql
 
+    limits = SqlLimits(timeout_s=timeout, memory=memory, max_rows=max_rows)
     cat = _catalog(home)
-    cols, rows = _guard(lambda: run_sql(cat, query, limit=limit or None))
+    cols, rows = _guard(lambda: run_sql(cat, query, limit=limit or None, limits=limits))
     if as_json:
         for row in rows:
             typer.echo(_json(dict(zip(cols, row))))
         return
     t = Table(title_justify="left")
     for c in cols:
-        t.add_column(c)
+        t.add_column(escape(c))
     for row in rows:
         t.add_row(*(_num(x) for x in row))
     console.print(t)
@@ -235,7 +242,7 @@ def report(
     ref: Ref,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write [default: <home>/reports/NAME-vN.html].")] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open it in the default browser.")] = False,
-    samples: Annotated[int, typer.Option("--samples", help="Rows in the sample browser (half kept, half dropped).")] = 200,
+    samples: Annotated[int, typer.Option("--samples", min=0, help="Rows in the sample browser (half kept, half dropped).")] = 200,
     home: HomeOpt = None,
 ):
     """Write the quality report of a version (one self-contained HTML page) and print its path."""
@@ -244,6 +251,8 @@ def report(
     cat = _catalog(home)
     if out is not None and out.is_dir():
         _fail(f"--out {out} is a folder; give a file name ending in .html")
+    if out is not None and not out.parent.is_dir():
+        _fail(f"--out {out}: the folder {out.parent} does not exist; create it first")
     path = _guard(lambda: write_report(cat, ref, out, n_samples=samples))
     typer.echo(str(path))
     if open_:
@@ -298,7 +307,7 @@ def serve(
     from synthloop.flows.serve import serve as serve_flow
 
     when = f"cron {cron!r}" if cron else f"every {interval:g}s"
-    console.print(f"synthloop: serving run [bold]{cfg.name}[/] ({when}) on {api}, home {h}; Ctrl-C stops it",
+    console.print(f"synthloop: serving run [bold]{cfg.name}[/] ({when}) on {escape(str(api))}, home {escape(h)}; Ctrl-C stops it",
                   highlight=False)
     try:
         serve_flow(h, cfg, cron=cron, interval=interval)

@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
+from synthloop.errors import UserError
 
 from .schema import to_table
 
@@ -83,7 +84,7 @@ CREATE TABLE IF NOT EXISTS rounds (
 """
 
 
-class CatalogError(Exception):
+class CatalogError(UserError):
     """A user-facing catalog problem (unknown version, bad name, busy catalog)."""
 
 
@@ -109,6 +110,8 @@ class Catalog:
         self.db_path = self.home / "catalog.duckdb"
         self.lock = FileLock(str(self.home / "catalog.lock"))
         self.lock_timeout = lock_timeout
+        if self.home.exists() and not self.home.is_dir():
+            raise CatalogError(f"the home {self.home} is a file, not a folder; pass --home <folder>")
         self.home.mkdir(parents=True, exist_ok=True)
         with self.write() as con:
             con.execute(_DDL)
@@ -313,9 +316,17 @@ def _connect(path: Path, read_only: bool):
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
-                raise
+                raise _unreadable(path, e) from None
             time.sleep(0.1 * min(attempt + 1, 10))
+        except duckdb.Error as e:  # not a DuckDB file, truncated, a newer format...
+            raise _unreadable(path, e) from None
     raise CatalogError(f"the catalog at {path} is busy; try again in a moment")
+
+
+def _unreadable(path: Path, e: Exception) -> CatalogError:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return CatalogError(f"cannot open the catalog {path}: {first}; if it is damaged, move it away "
+                        "and rerun (the Parquet versions under data/ stay readable on their own)")
 
 
 _COLS = ("name", "version", "round", "model_id", "parent_version", "config_hash", "config",

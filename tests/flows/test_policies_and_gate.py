@@ -61,32 +61,57 @@ def gated(tmp_path_factory):
     cfg = LoopConfig.model_validate(c)
     cat = Catalog(tmp_path_factory.mktemp("gate"))
     stages.bootstrap(cat, cfg)
-    assert cat.model("tiny-m0")["metrics"]["eval"]["accuracy"] >= 0.2
+    assert cat.model("tiny-m0")["metrics"]["eval"]["accuracy"] >= 0.3
     return cat, cfg
 
 
-def _round(cat, cfg, round, solve):
-    problems = Addition().make_problems(200, seed=100 + round, difficulties=[1])
-    rows = _rows(round, problems, solve)
-    v = cat.publish("tiny", rows, round=round)
-    model = stages.incumbent(cat, "tiny")
-    cand = stages.finetune(cat, cfg, round, model, v)
-    return stages.decide(cat, cfg, round, cand, model, v, {"generated": len(rows), "correct": len(rows), "kept": len(rows)})
+def _poisoned(d, p):  # every kept row has a wrong final answer (a verifier that failed)
+    sol = d.solution(p)
+    head, _, ans = sol.rpartition(">")
+    return head + ">" + "".join(str((int(ch) + 3) % 10) for ch in ans)
 
 
-def test_gate_rejects_a_poisoned_round_and_accepts_a_good_one(gated):
-    cat, cfg = gated
+def test_gate_rejects_a_poisoned_round_and_accepts_a_good_one(tmp_path):
+    """The gate's decision and its bookkeeping on fixed held-out metrics (no training noise)."""
+    cat = Catalog(tmp_path)
+    cfg = _cfg()
+    ev = lambda acc, pk: {"eval": {"accuracy": acc, "pass_at_k": pk}, "train": {}}
+    cat.register_model("tiny-m0", tmp_path / "m0", round=0, parent=None, status="promoted", metrics=ev(0.40, 0.70))
+    cat.finish_round("tiny", 0, dataset_version=None, model_in=None, model_out="tiny-m0", promoted=True,
+                     reason="bootstrap", metrics=ev(0.40, 0.70))
+    data = {"generated": 10, "correct": 10, "kept": 10}
 
-    def poisoned(d, p):  # every kept row has a wrong final answer (a verifier that failed)
-        sol = d.solution(p)
-        head, _, ans = sol.rpartition(">")
-        return head + ">" + "".join(str((int(ch) + 3) % 10) for ch in ans)
+    def round(r, acc, pk):
+        cat.register_model(f"tiny-m{r}", tmp_path / f"m{r}", round=r, parent="tiny-m0", status="candidate",
+                           metrics=ev(acc, pk))
+        model = stages.incumbent(cat, "tiny")
+        return stages.decide(cat, cfg, r, cat.model(f"tiny-m{r}"), model, r, data)
 
-    bad = _round(cat, cfg, 1, poisoned)
-    assert not bad["promoted"] and bad["reason"].startswith("rejected")
+    bad = round(1, 0.05, 0.20)  # what training on wrong answers does (measured below)
+    assert not bad["promoted"] and bad["reason"].startswith("rejected: accuracy fell by 0.350")
     assert stages.incumbent(cat, "tiny")["model_id"] == "tiny-m0"  # the next round starts from m0
     assert cat.model("tiny-m1")["status"] == "rejected"
+    noise = round(2, 0.39, 0.70)  # within max_accuracy_drop (0.02): noise, not a regression
+    assert noise["promoted"] and noise["model_in"] == "tiny-m0"
+    assert stages.incumbent(cat, "tiny")["model_id"] == "tiny-m2"
+    worse_pk = round(3, 0.45, 0.60)  # accuracy up, pass@k down by more than 0.05
+    assert not worse_pk["promoted"] and "pass@k fell" in worse_pk["reason"]
+    assert stages.incumbent(cat, "tiny")["model_id"] == "tiny-m2"
 
-    good = _round(cat, cfg, 2, lambda d, p: d.solution(p))
-    assert good["promoted"], good["reason"]
-    assert good["model_in"] == "tiny-m0" and stages.incumbent(cat, "tiny")["model_id"] == "tiny-m2"
+
+def test_finetuning_on_poisoned_data_collapses_accuracy_and_on_good_data_does_not(gated):
+    """The real fine-tune, with margins that hold: 60 steps on 400 wrong answers take held-out
+    accuracy from >= 0.3 to near 0 (the model learns the shifted digits); the same steps on right
+    answers keep it within 0.15 of the incumbent (a 40-problem set moves ~0.08 by noise)."""
+    cat, cfg = gated
+    m0 = cat.model("tiny-m0")
+    base = m0["metrics"]["eval"]["accuracy"]
+    problems = Addition().make_problems(200, seed=101, difficulties=[1])
+    v1 = cat.publish("tiny", _rows(1, problems, _poisoned), round=1)
+    bad = stages.finetune(cat, cfg, 1, m0, v1)["metrics"]["eval"]["accuracy"]
+    v2 = cat.publish("tiny", _rows(2, problems, lambda d, p: d.solution(p)), round=2)
+    cfg2 = cfg.model_copy(update={"name": "tiny"})
+    good = stages.finetune(cat, cfg2, 2, m0, v2)["metrics"]["eval"]["accuracy"]
+    print(f"\nheld-out accuracy: incumbent {base:.3f}, poisoned {bad:.3f}, good {good:.3f}")
+    assert base - bad >= 0.2, (base, bad)
+    assert good >= base - 0.15, (base, good)
