@@ -25,10 +25,15 @@ class VerifyConfig:
     # With require_steps_ok: still keep a right answer whose only fault is a static slip (a local
     # error nothing later depends on). Off by default; turn on to train with static noise.
     accept_static: bool = False
+    # Keep every sample, right or wrong (verdicts are still recorded): no verifier at all, the
+    # naive self-training that `synthloop experiment collapse` compares the loop against.
+    keep_all: bool = False
 
 
 def policy(verdict, cfg: VerifyConfig) -> str | None:
     """The rule that drops a row with this verdict, or None to keep it."""
+    if cfg.keep_all:
+        return None
     if not verdict.correct:
         return "truncated" if verdict.error_kind == "truncated" else "wrong_answer"
     if not cfg.require_steps_ok or verdict.steps_ok:

@@ -220,6 +220,71 @@ def status(
         console.print(_status_table(rows, f"run {name}"))
 
 
+@app.command()
+def experiment(
+    name: Annotated[str, typer.Argument(help="noise, collapse or passk.", show_default=False)],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Loop config, with an optional `experiment:` section (default: the built-in experiment config).")] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", min=1, help="Seeds per arm (default: the experiment's own).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for experiment-NAME.json and .html [default <home>/reports].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The table as JSON, one object per row per line.")] = False,
+    home: HomeOpt = None,
+    show_config: Annotated[bool, typer.Option("--show-config", help="Print the loop config and the experiment's knobs as YAML and exit.")] = False,
+):
+    """Reproduce a finding about self-training with this loop: noise, collapse or passk.
+
+    noise: static vs dynamic noise in worked solutions (Havrilla & Iyer 2024). collapse: rounds that
+    keep every sample (no verifier, dedup or gate) vs the default loop. passk: pass@k under long SFT
+    on reference solutions vs expert iteration (Havrilla et al. 2024). Every arm is a run in the
+    catalog (`synthloop status --name ARM`), all from one shared bootstrap; a rerun resumes.
+    See EXPERIMENTS.md.
+    """
+    from synthloop.errors import UserError as AnyUserError
+    from synthloop.flows.config import ConfigError
+    from synthloop.flows.experiment_stages import arms_of, load_experiment_config
+    from synthloop.warehouse import CatalogError
+    from synthloop.warehouse.experiment_report import cell, columns
+
+    try:
+        cfg, spec = load_experiment_config(config)
+        arms = arms_of(name, cfg, spec, seeds)
+    except (ConfigError, AnyUserError) as e:
+        _fail(str(e))
+    if show_config:
+        import yaml
+
+        typer.echo(yaml.safe_dump(cfg.model_dump(mode="json") | {"experiment": spec.model_dump(mode="json")}, sort_keys=False))
+        return
+    h = _home(home)
+    say = Console(stderr=True) if as_json else console
+    say.print(f"synthloop: experiment [bold]{name}[/], {len(arms)} arms, home {h}", highlight=False)
+
+    def tell(arm, rows):
+        last = rows[-1]
+        say.print(f"  {arm.cfg.name}: round {last['round']}, held-out accuracy {_fmt(last['heldout_accuracy'], pct=True)}",
+                  highlight=False)
+
+    from synthloop.flows.experiment import FLOWS
+
+    try:
+        res = FLOWS[name](h, cfg, spec, seeds, str(out) if out else None, on_arm=tell)
+    except (CatalogError, AnyUserError) as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted; rerun the same command to resume where it stopped")
+    if as_json:
+        for r in res["rows"]:
+            typer.echo(json.dumps(r))
+    else:
+        t = Table(title=f"experiment {name} ({res['seeds']} seed(s); [min, max] over seeds)", title_justify="left")
+        cols = columns(res["rows"])
+        for c in cols:
+            t.add_column(c)
+        for r in res["rows"]:
+            t.add_row(*(cell(r, c) for c in cols))
+        console.print(t)
+    say.print(f"page: {res['files']['html']}\njson: {res['files']['json']}", highlight=False)
+
+
 from synthloop.cli_data import register as _register_data_commands
 
 # datasets list|show|diff|sql, pull, report, serve

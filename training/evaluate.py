@@ -39,6 +39,15 @@ class EvalConfig:
     max_new_tokens: int = 96
 
 
+def pass_at_ks(n: int) -> list[int]:
+    """The k of the pass@k curve: powers of two up to n, and n itself.
+
+    >>> pass_at_ks(16), pass_at_ks(6)
+    ([1, 2, 4, 8, 16], [1, 2, 4, 6])
+    """
+    return sorted({2**i for i in range(n.bit_length()) if 2**i <= n} | {n})
+
+
 def heldout_problems(domain: Domain, cfg: EvalConfig) -> list[Problem]:
     """The held-out problems: a domain with a fixed pool of problems (the file domain) gives them
     from its held-out split, which training never draws from; a generated domain draws them with
@@ -60,6 +69,8 @@ def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConf
     g_outs, s_outs = outs[: len(problems)], outs[len(problems) :]
 
     by_diff: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    curve_ks = pass_at_ks(cfg.n_samples)
+    curve: dict[int, list[float]] = defaultdict(list)
     for i, p in enumerate(problems):
         g = domain.verify(p, g_outs[i].text)
         samples = s_outs[i * cfg.n_samples : (i + 1) * cfg.n_samples]
@@ -71,6 +82,8 @@ def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConf
         row = by_diff[p.difficulty]
         row["accuracy"].append(float(g.correct))
         row["pass_at_k"].append(pass_at_k(cfg.n_samples, c, cfg.k))
+        for k in curve_ks:
+            curve[k].append(pass_at_k(cfg.n_samples, c, k))
         row["maj_at_k"].append(float(maj == p.answer))
         row["distinct_correct"].append(float(distinct))
     metrics = {}
@@ -78,6 +91,8 @@ def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConf
         vals = [v for d in by_diff.values() for v in d[key]]
         metrics[key] = sum(vals) / len(vals) if vals else 0.0
     metrics["k"] = cfg.k
+    # pass@k for every power of two up to n_samples, from the same samples (`synthloop experiment passk`)
+    metrics["pass_at"] = {str(k): sum(v) / len(v) for k, v in curve.items() if v}
     metrics["n_problems"] = len(problems)
     metrics["by_difficulty"] = {
         int(d): {key: sum(v) / len(v) for key, v in vals.items()} | {"n": len(vals["accuracy"])}
