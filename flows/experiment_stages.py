@@ -24,11 +24,11 @@ import hashlib
 import json
 import math
 import random
-from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from synthloop.domains import noise as noise_lib
@@ -38,7 +38,7 @@ from synthloop.warehouse import Catalog
 
 from synthloop.errors import UserError
 
-from . import stages
+from . import shards, stages
 from .config import ConfigError, LoopConfig, default_config_text
 
 EXPERIMENTS = ("noise", "collapse", "passk")
@@ -295,15 +295,15 @@ def noised(domain, problem, solution: str, kind: str, intensity: float, rng: ran
     return (text, [i]) if text else (solution, [])
 
 
-def reference_rows(cfg: LoopConfig, round: int, noise: Noise | None = None) -> list[dict]:
-    """The round's problems (`stages.sample_problems`) with reference solutions instead of samples;
-    a `noise.rate` share of them noised. The same rows are picked for noise in every cell of a
-    seed, so a larger share noises a superset of a smaller one."""
+def reference_rows(cfg: LoopConfig, round: int, noise: Noise | None, problems: list) -> list[dict]:
+    """Reference solutions of `problems` (the round's) in place of samples, a `noise.rate` share
+    of them noised. The same rows are picked for noise in every cell of a seed, so a larger share
+    noises a superset of what a smaller one did."""
     doms = stages.domains_of(cfg)
     pick = random.Random(f"noise-pick-{cfg.seed}-{round}")
     rng = random.Random(f"noise-{cfg.seed}-{round}-{noise}")
     rows = []
-    for i, p in enumerate(stages.sample_problems(cfg, round)):
+    for i, p in enumerate(problems):
         dom = doms[p.domain]
         text, hit = dom.solution(p, variant=i), []
         if pick.random() < (noise.rate if noise else 0.0):
@@ -320,35 +320,31 @@ def reference_rows(cfg: LoopConfig, round: int, noise: Noise | None = None) -> l
 def reference_round(cat: Catalog, cfg: LoopConfig, round: int, noise: Noise | None = None,
                     data_round: int = 1) -> dict:
     """A round that fine-tunes on reference solutions (round `data_round`'s problems, published
-    once) instead of samples: verify (verdicts recorded; `verify.keep_all` keeps all) → publish →
-    fine-tune → evaluate → gate, with the loop's own stages. Resumes from the catalog."""
+    once) instead of samples: verify (verdicts recorded; `verify.keep_all` keeps every row) →
+    dedup → score → publish → fine-tune → evaluate → gate, the loop's own stages. Resumes from
+    the catalog."""
     done = [r for r in cat.rounds(cfg.name) if r["round"] == round]
     if done:
         return done[0]
     model = stages.incumbent(cat, cfg.name)
     existing = stages.round_version(cat, cfg.name, data_round)
     if existing is None:
-        rows = reference_rows(cfg, data_round, noise)
-        metrics = stages.filter_rows(cat, cfg, data_round, rows)
-        metrics["noise"] = noise_counts(rows, noise)
-        version = cat.publish(cfg.name, rows, round=data_round, model_id=None, config=cfg.model_dump(mode="json"),
-                              config_hash=cfg.config_hash(), code_version=stages.code_version(), metrics=metrics)
+        problems = stages.sample_problems(cfg, data_round)
+        root = shards.round_dir(cat.home, cfg.name, data_round)
+        shards.reset(root)
+        part = shards.write_part(shards.shard_path(root, "parts", 0), 0, problems, [[0]] * len(problems))
+        raw = shards.write_shard(pa.Table.from_pylist(reference_rows(cfg, data_round, noise, problems)),
+                                 shards.shard_path(root, "generated", 0))
+        verified, _ = stages.verify(cfg, part, raw)
+        final, _ = stages.dedup(cat, cfg, data_round, [verified])
+        metrics = stages.score(cat, cfg, data_round, final)
+        version = stages.publish(cat, cfg, data_round, final, metrics, model_id=None)
+        metrics = metrics.to_dict()
     else:
         version = existing["version"]
         metrics = cat.resolve(f"{cfg.name}@{version}")["metrics"]
     candidate = stages.finetune(cat, cfg, round, model, version)
     return stages.decide(cat, cfg, round, candidate, model, version, metrics)
-
-
-def noise_counts(rows: list[dict], noise: Noise | None) -> dict:
-    """What the training set really holds: rows noised, and the verifier's verdicts on them."""
-    kinds = Counter(r["error_kind"] for r in rows)
-    return {
-        "kind": noise.kind if noise else "clean", "share": noise.rate if noise else 0.0,
-        "rows": len(rows), "noised": sum(r["sampler"] != "reference" for r in rows),
-        "wrong_answer": sum(not r["correct"] for r in rows),
-        "by_error_kind": dict(sorted(kinds.items())),
-    }
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -392,9 +388,11 @@ def noise_table(cat: Catalog, arms: list[Arm]) -> list[dict]:
         per_seed = []
         for a in group:
             r = next(r for r in cat.rounds(a.cfg.name) if r["round"] == 1)
-            n = r["metrics"]["data"]["noise"]
-            per_seed.append({"accuracy": r["metrics"]["eval"]["accuracy"], "noised_rows": n["noised"] / n["rows"],
-                             "wrong_answer_rows": n["wrong_answer"] / n["rows"]})
+            t = cat.read_table(f"{a.cfg.name}@{r['dataset_version']}", columns=["sampler", "correct"])
+            n = max(1, t.num_rows)
+            per_seed.append({"accuracy": r["metrics"]["eval"]["accuracy"],
+                             "noised_rows": sum(s != "reference" for s in t["sampler"].to_pylist()) / n,
+                             "wrong_answer_rows": sum(not c for c in t["correct"].to_pylist()) / n})
         agg = _spread(per_seed, ["accuracy", "noised_rows", "wrong_answer_rows"])
         out.append({"cell": label, "noise": group[0].noise.kind, "share": group[0].noise.rate,
                     "noised_rows": agg.pop("noised_rows"), "wrong_answer_rows": agg.pop("wrong_answer_rows")}

@@ -238,17 +238,11 @@ def experiment(
     catalog (`synthloop status --name ARM`), all from one shared bootstrap; a rerun resumes.
     See EXPERIMENTS.md.
     """
-    from synthloop.errors import UserError as AnyUserError
-    from synthloop.flows.config import ConfigError
     from synthloop.flows.experiment_stages import arms_of, load_experiment_config
-    from synthloop.warehouse import CatalogError
     from synthloop.warehouse.experiment_report import cell, columns
 
-    try:
-        cfg, spec = load_experiment_config(config)
-        arms = arms_of(name, cfg, spec, seeds)
-    except (ConfigError, AnyUserError) as e:
-        _fail(str(e))
+    cfg, spec = load_experiment_config(config)  # a config mistake is a UserError: one line
+    arms = arms_of(name, cfg, spec, seeds)
     if show_config:
         import yaml
 
@@ -256,33 +250,31 @@ def experiment(
         return
     h = _home(home)
     say = Console(stderr=True) if as_json else console
-    say.print(f"synthloop: experiment [bold]{name}[/], {len(arms)} arms, home {h}", highlight=False)
+    say.print(f"synthloop: experiment [bold]{name}[/], {len(arms)} arms, home {escape(h)}", highlight=False)
 
     def tell(arm, rows):
         last = rows[-1]
-        say.print(f"  {arm.cfg.name}: round {last['round']}, held-out accuracy {_fmt(last['heldout_accuracy'], pct=True)}",
-                  highlight=False)
+        say.print(f"  {arm.cfg.name}: round {last['round']}, held-out accuracy "
+                  f"{_fmt(last['heldout_accuracy'], pct=True)}", highlight=False, markup=False)
 
     from synthloop.flows.experiment import FLOWS
 
     try:
         res = FLOWS[name](h, cfg, spec, seeds, str(out) if out else None, on_arm=tell)
-    except (CatalogError, AnyUserError) as e:
-        _fail(str(e))
     except KeyboardInterrupt:
         _fail("interrupted; rerun the same command to resume where it stopped")
     if as_json:
         for r in res["rows"]:
             typer.echo(json.dumps(r))
     else:
-        t = Table(title=f"experiment {name} ({res['seeds']} seed(s); [min, max] over seeds)", title_justify="left")
+        t = Table(title=escape(f"experiment {name} ({res['seeds']} seed(s); [min, max] over seeds)"), title_justify="left")
         cols = columns(res["rows"])
         for c in cols:
             t.add_column(c)
         for r in res["rows"]:
-            t.add_row(*(cell(r, c) for c in cols))
+            t.add_row(*(Text(cell(r, c)) for c in cols))
         console.print(t)
-    say.print(f"page: {res['files']['html']}\njson: {res['files']['json']}", highlight=False)
+    say.print(f"page: {res['files']['html']}\njson: {res['files']['json']}", highlight=False, markup=False)
 
 
 from synthloop.cli_data import register as _register_data_commands

@@ -89,7 +89,7 @@ def test_noise_cells_differ_only_in_the_noise(run):
         assert 0 < len(noised["static-0.4"]) < len(noised["static-1"]) == len(clean)
         assert noised["static-0.4"] <= noised["static-1"] and 0 < len(noised["dynamic-0.5"]) < len(clean)
     # The two seeds are different draws.
-    s0, s1 = ([a["run"] for a in res["arms"] if a["seed"] == s and a["label"] == "clean"][0] for s in (0, 1))
+    s0, s1 = (next(a["run"] for a in res["arms"] if a["seed"] == s and a["label"] == "clean") for s in (0, 1))
     assert cat.read_table(f"{s0}@1")["prompt"].to_pylist() != cat.read_table(f"{s1}@1")["prompt"].to_pylist()
 
 
@@ -109,7 +109,8 @@ def test_collapse_arms_differ_only_in_the_filter(run):
             assert r["arm"] == "loop" or _numbers(r, ["correct_share"])
     cat = run["cat"]
     for v in cat.versions(keep.cfg.name):  # keep-all keeps every row, right or wrong
-        assert v["kept"] == v["n_rows"] and v["counts"]["by_verdict"]
+        assert v["kept"] == v["rows"] > 0
+    assert any(r["correct_share"] < 1 for r in rows if r["arm"] == "keep-all" and r["round"] > 0)
     assert all(r["correct_share"] == 1.0 for r in rows if r["arm"] == "loop" and r["correct_share"] is not None)
 
 
