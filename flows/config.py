@@ -15,7 +15,6 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from synthloop.domains import DOMAINS
-from synthloop.errors import UserError
 from synthloop.filters.dedup import DedupConfig
 from synthloop.filters.diversity import DiversityConfig
 from synthloop.filters.verify import VerifyConfig
@@ -24,6 +23,8 @@ from synthloop.training.evaluate import EvalConfig
 from synthloop.training.gate import GateConfig
 from synthloop.training.model import ModelConfig
 from synthloop.training.sft import TrainConfig
+
+from synthloop.errors import UserError
 
 from .execution import ExecutionSpec
 

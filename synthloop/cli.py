@@ -6,7 +6,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -114,6 +116,7 @@ def run(
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete this run's data and models first and start over.")] = False,
     home: HomeOpt = None,
     show_config: Annotated[bool, typer.Option("--show-config", help="Print the resolved config as YAML and exit.")] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="If another run holds the home, refuse instead of waiting.")] = False,
 ):
     """Run the loop: bootstrap (round 0), then rounds until --rounds are done.
 
@@ -121,44 +124,54 @@ def run(
     stage where it stopped. With the default config this trains the built-in model from scratch on
     easy addition problems and improves it on harder ones.
     """
-    from synthloop.flows.config import ConfigError, load_config
-    from synthloop.warehouse import Catalog, CatalogError
+    from synthloop.flows.config import load_config
+    from synthloop.warehouse import Catalog
 
-    try:
-        cfg = load_config(config, {"rounds": rounds, "name": name})
-    except ConfigError as e:
-        _fail(str(e))
+    cfg = load_config(config, {"rounds": rounds, "name": name})
     if show_config:
         import yaml
 
         typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
         return
     h = _home(home)
-    try:
-        cat = Catalog(h)
+    cat = Catalog(h)
+    with _interruptible(f"run --name {cfg.name}"), cat.run_lock(f"synthloop run --name {cfg.name}", wait=not no_wait):
         if fresh:
             _forget_run(cat, cfg.name)
         _check_same_config(cat, cfg)
-    except (CatalogError, UserError) as e:
-        _fail(str(e))
+        from synthloop.flows import prefect_server
+        from synthloop.flows.round import loop_flow
 
-    from synthloop.flows.round import loop_flow
+        console.print(f"synthloop: run [bold]{cfg.name}[/], {cfg.rounds} rounds, home {escape(h)}", highlight=False)
+        done = {r["round"] for r in cat.rounds(cfg.name)}
+        if done >= set(range(cfg.rounds + 1)):
+            console.print(f"all {cfg.rounds} rounds of run {cfg.name!r} are done: --rounds {cfg.rounds + 2} goes "
+                          "further, --fresh starts over", highlight=False)
 
-    console.print(f"synthloop: run [bold]{cfg.name}[/], {cfg.rounds} rounds, home {escape(h)}", highlight=False)
-    done = {r["round"] for r in cat.rounds(cfg.name)}
-    if done >= set(range(cfg.rounds + 1)):
-        console.print(f"all {cfg.rounds} rounds of run {cfg.name!r} are done: --rounds {cfg.rounds + 2} goes "
-                      "further, --fresh starts over", highlight=False)
+        def show(rows):
+            console.print(_status_table(rows, f"run {cfg.name}"))
 
-    def show(rows):
-        console.print(_status_table(rows, f"run {cfg.name}"))
-
-    try:
+        prefect_server.start()  # from this thread, so it cannot outlive us; a time-out is one line
         loop_flow(h, cfg, on_round=show)
-    except CatalogError as e:
-        _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted; rerun the same command to resume where it stopped")
+
+
+@contextmanager
+def _interruptible(what: str):
+    """SIGTERM ends the run like Ctrl-C: stages unwind (Prefect marks the flow run crashed, the
+    temporary server is stopped), then one line says how to resume. Exit code 128 + signal."""
+    def on_term(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        name = str(e) or "SIGINT"
+        console.print(Text(f"interrupted ({name}); rerun `synthloop {what}` with the same options to resume "
+                           "where it stopped"), highlight=False)
+        raise typer.Exit(128 + getattr(signal, name, signal.SIGINT)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_same_config(cat, cfg) -> None:
@@ -183,7 +196,7 @@ def _forget_run(cat, run: str) -> None:
         con.execute("DELETE FROM rounds WHERE run = ?", [run])
         for m in models:
             con.execute("DELETE FROM models WHERE model_id = ?", [m["model_id"]])
-    for d in (cat.home / "data" / run, cat.home / "data" / f"{run}-seed"):
+    for d in (cat.home / "data" / run, cat.home / "data" / f"{run}-seed", cat.home / "staging" / run):
         shutil.rmtree(d, ignore_errors=True)
     root = cat.home / "models"
     for folder in root.iterdir() if root.is_dir() else []:

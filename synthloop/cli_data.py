@@ -267,6 +267,7 @@ def serve(
     cron: Annotated[str | None, typer.Option("--cron", help='Cron schedule, e.g. "0 */6 * * *" (every 6 hours).')] = None,
     interval: Annotated[float | None, typer.Option("--interval", help="Or: seconds between runs.", min=1)] = None,
     home: HomeOpt = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="If another run holds the home, refuse instead of waiting.")] = False,
 ):
     """Run one more round on a schedule, as a Prefect deployment, until Ctrl-C.
 
@@ -274,8 +275,8 @@ def serve(
     round from the latest promoted model). Needs a Prefect server: `prefect server start`, then
     `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`; watch runs in its UI.
     """
-    from synthloop.flows.config import ConfigError, load_config
-    from synthloop.warehouse import Catalog, CatalogError, home_dir
+    from synthloop.flows.config import load_config
+    from synthloop.warehouse import Catalog, home_dir
 
     if (cron is None) == (interval is None):
         _fail("give exactly one of --cron or --interval")
@@ -287,10 +288,7 @@ def serve(
             CronSchedule(cron=cron)
         except ValidationError:
             _fail(f"invalid cron schedule {cron!r}: five fields, e.g. \"0 */6 * * *\" (every 6 hours)")
-    try:
-        cfg = load_config(config, {"name": name})
-    except ConfigError as e:
-        _fail(str(e))
+    cfg = load_config(config, {"name": name})
     from prefect.settings import PREFECT_API_URL
 
     api = PREFECT_API_URL.value()
@@ -298,21 +296,20 @@ def serve(
         _fail("schedules need a running Prefect server: start one with `prefect server start`, then "
               "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` (or export PREFECT_API_URL)")
     h = str(home_dir(home))
-    try:
-        from synthloop.cli import UserError, _check_same_config
+    from synthloop.cli import _check_same_config
 
-        _check_same_config(Catalog(h), cfg)
-    except (CatalogError, UserError) as e:
-        _fail(str(e))
-    from synthloop.flows.serve import serve as serve_flow
+    cat = Catalog(h)
+    with cat.run_lock(f"synthloop serve --name {cfg.name}", wait=not no_wait):
+        _check_same_config(cat, cfg)
+        from synthloop.flows.serve import serve as serve_flow
 
-    when = f"cron {cron!r}" if cron else f"every {interval:g}s"
-    console.print(f"synthloop: serving run [bold]{cfg.name}[/] ({when}) on {escape(str(api))}, home {escape(h)}; Ctrl-C stops it",
-                  highlight=False)
-    try:
-        serve_flow(h, cfg, cron=cron, interval=interval)
-    except KeyboardInterrupt:
-        console.print("stopped; the schedule is paused")
+        when = f"cron {cron!r}" if cron else f"every {interval:g}s"
+        console.print(f"synthloop: serving run [bold]{cfg.name}[/] ({when}) on {escape(str(api))}, home {escape(h)}; "
+                      "Ctrl-C stops it", highlight=False)
+        try:
+            serve_flow(h, cfg, cron=cron, interval=interval)
+        except KeyboardInterrupt:
+            console.print("stopped; the schedule is paused")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,10 +4,10 @@
 import json
 
 import pytest
+from synthloop.warehouse import Catalog
 from typer.testing import CliRunner
 
 from synthloop.cli import _forget_run, app
-from synthloop.warehouse import Catalog
 
 from .warehouse.fake_run import make_run
 
@@ -110,3 +110,19 @@ def test_fresh_removes_exactly_its_own_run(tmp_path):
 def test_json_output_is_unchanged_by_escaping(home):
     res = cli("datasets", "sql", "SELECT '[/x]' AS v", "--json", "--home", str(home))
     assert json.loads(res.output) == {"v": "[/x]"}
+
+
+def test_run_no_wait_refuses_while_another_run_holds_the_home(tmp_path):
+    import subprocess
+    import sys
+
+    hold = ("import sys, time\nfrom synthloop.warehouse import Catalog\n"
+            "with Catalog(sys.argv[1]).run_lock('synthloop run --name demo'):\n"
+            "    print('holding', flush=True)\n    time.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "holding"
+        one_error_line(cli("run", "--no-wait", "--home", str(tmp_path)), f"pid {p.pid}", "synthloop run --name demo")
+    finally:
+        p.kill()
+        p.wait()

@@ -10,10 +10,21 @@ Publishing writes Parquet to a staging folder, renames it into place and inserts
 in one transaction, all under a file lock: readers never see half a version, and a crash leaves
 only staging leftovers that the next writer removes. DuckDB allows one process per database file,
 so every connection here is short-lived.
+
+What makes a run safe to kill and rerun:
+- one run per home: `run_lock()` (taken by `synthloop run` and `serve`) is an OS file lock, so
+  a killed holder releases it; the holder's pid, command and start time are written beside it;
+- a round is published once: `publish(..., round=r)` returns the version already published for
+  (name, r) instead of adding a second one, whatever crash or race came between;
+- paths in the catalog are relative to the home (`data/<name>/v<N>`, `models/<id>`), so a copied
+  or moved home reads its own files; catalogs with absolute paths are migrated when opened;
+- cleanup deletes only what a crashed publish of this catalog left: a staging folder of a dead
+  process, or a `v<N>` folder above the highest committed version holding only part files.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -29,6 +40,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
+
 from synthloop.errors import UserError
 
 from .schema import to_table
@@ -36,6 +48,8 @@ from .schema import to_table
 # \Z, not $: `$` also matches before a trailing newline.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 VERSION_RE = re.compile(r"^v?[0-9]{1,9}\Z")  # ASCII digits only: str.isdigit() takes '１' too
+VERSION_DIR_RE = re.compile(r"^v[0-9]{1,9}\Z")
+PART_RE = re.compile(r"^part-[0-9]{5}\.parquet\Z")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -88,6 +102,10 @@ class CatalogError(UserError):
     """A user-facing catalog problem (unknown version, bad name, busy catalog)."""
 
 
+class RunLocked(CatalogError):
+    """Another run holds the home (and the caller asked not to wait)."""
+
+
 def check_name(name: str, what: str = "dataset name") -> str:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise CatalogError(
@@ -115,6 +133,85 @@ class Catalog:
         self.home.mkdir(parents=True, exist_ok=True)
         with self.write() as con:
             con.execute(_DDL)
+            self._migrate_paths(con)
+
+    # -- paths -------------------------------------------------------------------------------
+    def _stored(self, path: str | os.PathLike) -> str:
+        """How a path is kept in the catalog: relative to the home when it is inside it."""
+        p = Path(path)
+        if not p.is_absolute():
+            return p.as_posix()
+        try:
+            return p.resolve().relative_to(self.home).as_posix()
+        except ValueError:
+            return str(p)  # a user's own model folder outside the home stays absolute
+
+    def _resolved(self, stored: str | None) -> str | None:
+        if stored is None:
+            return None
+        return stored if os.path.isabs(stored) else str(self.home / stored)
+
+    def _migrate_paths(self, con) -> None:
+        """Absolute paths (catalogs made before paths were relative) become relative: inside this
+        home by `relative_to`; in a copied or moved home by the layout's own tail
+        (`data/<name>/v<N>`, `models/<id>`), so the copy reads its own files, not the original's."""
+        changes = []
+        for table, key, tail in (("datasets", "name || '@' || version", "'data/' || name || '/v' || version"),
+                                 ("models", "model_id", "'models/' || model_id")):
+            for k, path, own in con.execute(f"SELECT {key}, path, {tail} FROM {table}").fetchall():
+                if not os.path.isabs(path):
+                    continue
+                new = self._stored(path)
+                if os.path.isabs(new) and Path(path).as_posix().endswith("/" + own):
+                    new = own
+                if new != path:
+                    changes.append((table, key, k, new))
+        for table, key, k, new in changes:
+            con.execute(f"UPDATE {table} SET path = ? WHERE {key} = ?", [new, k])
+
+    # -- one run per home --------------------------------------------------------------------
+    @contextmanager
+    def run_lock(self, command: str, wait: bool = True, poll_s: float = 1.0):
+        """Hold the home for one run (`synthloop run`, `serve`) until the block ends.
+
+        An OS lock on `run.lock`: the kernel drops it when the holder dies, however it dies, so a
+        lock is never stuck. The holder's pid, command and start time are written into the file
+        for the message a second run prints; a record left by a holder that died is reported as
+        stale and taken over. `wait=False` refuses at once instead of waiting.
+        """
+        path = self.home / "run.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            told = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    holder = _holder(path)
+                    if not wait:
+                        raise RunLocked(f"another run holds {self.home} ({holder}); wait for it to end, "
+                                        "or drop --no-wait to queue behind it") from None
+                    if not told:
+                        print(f"synthloop: another run holds {self.home} ({holder}); waiting for it to end "
+                              "(Ctrl-C to give up, --no-wait to refuse instead)", file=sys.stderr, flush=True)
+                        told = True
+                    time.sleep(poll_s)
+            stale = _holder(path, default="")
+            if stale:
+                print(f"synthloop: a previous run ({stale}) ended without releasing {self.home} "
+                      "(it was killed); its lock is stale, taking over", file=sys.stderr, flush=True)
+            record = {"pid": os.getpid(), "command": command, "started_at": _now().isoformat(timespec="seconds")}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(record).encode(), 0)
+            os.fsync(fd)
+            try:
+                yield record
+            finally:
+                os.ftruncate(fd, 0)  # released cleanly: no stale record for the next run
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     # -- connections -------------------------------------------------------------------------
     @contextmanager
@@ -162,15 +259,18 @@ class Catalog:
 
     # -- datasets ----------------------------------------------------------------------------
     def _cleanup(self, con, name: str) -> None:
-        """Remove what a crashed publish left: staging folders and versions with no catalog row."""
+        """Remove what a crashed publish of this catalog left, and nothing else: staging folders
+        of dead processes, and a `v<N>` folder renamed into place whose commit never came (N above
+        the highest committed version, only part files inside). Any other folder is left alone."""
         root = self.home / "data" / name
         if not root.exists():
             return
-        known = {r[0] for r in con.execute("SELECT path FROM datasets WHERE name = ?", [name]).fetchall()}
+        (top,) = con.execute("SELECT coalesce(max(version), 0) FROM datasets WHERE name = ?", [name]).fetchone()
         for p in root.iterdir():
             stale_stage = p.name.startswith(".staging-") and not _pid_alive(p.name)
-            orphan = p.name.startswith("v") and str(p) not in known
-            if stale_stage or orphan:
+            uncommitted = (VERSION_DIR_RE.match(p.name) and int(p.name[1:]) > top and p.is_dir()
+                           and all(PART_RE.match(f.name) for f in p.iterdir()))
+            if stale_stage or uncommitted:
                 shutil.rmtree(p, ignore_errors=True)
 
     def publish(
@@ -210,6 +310,11 @@ class Catalog:
                 table = pq.read_table(stage, columns=list(_COUNT_COLS))  # what `row_counts` reads
             with self.write() as con:
                 self._cleanup(con, name)
+                if round is not None:  # (name, round) is published once: a rerun gets the same version
+                    done = con.execute("SELECT min(version) FROM datasets WHERE name = ? AND round = ?",
+                                       [name, round]).fetchone()[0]
+                    if done is not None:
+                        return done
                 (latest,) = con.execute("SELECT max(version) FROM datasets WHERE name = ?", [name]).fetchone()
                 version = (latest or 0) + 1
                 final = root / f"v{version}"
@@ -226,7 +331,7 @@ class Catalog:
                         [
                             name, version, round, model_id, parent, config_hash,
                             json.dumps(config or {}, default=str), code_version, table.num_rows,
-                            counts["kept"], str(final), json.dumps(metrics or {}, default=str), _now(),
+                            counts["kept"], self._stored(final), json.dumps(metrics or {}, default=str), _now(),
                             json.dumps(parents), json.dumps(counts),
                         ],
                     )
@@ -252,8 +357,7 @@ class Catalog:
             known = self.query("SELECT version FROM datasets WHERE name = ? ORDER BY version", [name])
             have = ", ".join(str(r["version"]) for r in known) or "none"
             raise CatalogError(f"no dataset version {ref!r} in {self.home} (versions of {name!r}: {have})")
-        row = rows[0]
-        return _decode(row)
+        return self._decode(rows[0])
 
     def read_table(self, ref: str, columns: list[str] | None = None, kept_only: bool = False) -> pa.Table:
         info = self.resolve(ref)
@@ -265,13 +369,18 @@ class Catalog:
             table = table.filter(table["kept"])
         return table
 
+    def _decode(self, row: dict) -> dict:
+        row = _decode(row)
+        row["path"] = self._resolved(row.get("path"))
+        return row
+
     def versions(self, name: str | None = None) -> list[dict]:
         """Catalog rows of every version of `name` (of every dataset if None), JSON fields decoded."""
         if name is None:
             rows = self.query("SELECT * FROM datasets ORDER BY name, version")
         else:
             rows = self.query("SELECT * FROM datasets WHERE name = ? ORDER BY version", [check_name(name)])
-        return [_decode(r) for r in rows]
+        return [self._decode(r) for r in rows]
 
     # -- models ------------------------------------------------------------------------------
     def register_model(self, model_id: str, path: Path, *, round: int, parent: str | None, status: str,
@@ -281,7 +390,7 @@ class Catalog:
         with self.write() as con:
             con.execute(
                 "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [model_id, round, parent, str(path), dataset, dataset_version, status, reason,
+                [model_id, round, parent, self._stored(path), dataset, dataset_version, status, reason,
                  json.dumps(metrics or {}, default=str), _now()],
             )
 
@@ -290,6 +399,7 @@ class Catalog:
         if not rows:
             return None
         rows[0]["metrics"] = json.loads(rows[0]["metrics"] or "{}")
+        rows[0]["path"] = self._resolved(rows[0]["path"])
         return rows[0]
 
     # -- rounds ------------------------------------------------------------------------------
@@ -334,6 +444,7 @@ _COLS = ("name", "version", "round", "model_id", "parent_version", "config_hash"
 
 
 def _decode(row: dict) -> dict:
+    """JSON columns decoded (the path is resolved by `Catalog._decode`)."""
     for key, empty in (("config", {}), ("metrics", {}), ("counts", {}), ("parents", [])):
         if key in row:
             row[key] = json.loads(row[key]) if row[key] else empty
@@ -380,6 +491,15 @@ def _stage_files(files: list[Path], stage: Path) -> None:
             os.link(f, dst)
         except OSError:
             shutil.copyfile(f, dst)
+
+
+def _holder(path: Path, default: str = "holder unknown") -> str:
+    """'pid 123, `synthloop run`, since 2026-12-01T22:00:00' from a run lock's record."""
+    try:
+        rec = json.loads(path.read_text() or "null")
+        return f"pid {int(rec['pid'])}, `{rec['command']}`, since {rec['started_at']} UTC"
+    except (OSError, ValueError, TypeError, KeyError):
+        return default
 
 
 def _pid_alive(stage_name: str) -> bool:

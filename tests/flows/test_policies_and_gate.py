@@ -57,7 +57,7 @@ def gated(tmp_path_factory):
                           model={"hidden_size": 48, "intermediate_size": 96, "num_hidden_layers": 3, "num_attention_heads": 2},
                           train={"steps": 300, "lr": 0.003, "warmup": 20, "batch_size": 32})
     c["eval"].update(difficulties=[1], n_problems=40)
-    c["finetune"].update(policy="replace", seed_replay=0, train={"steps": 60, "lr": 0.003, "warmup": 5, "batch_size": 32})
+    c["finetune"].update(policy="replace", seed_replay=0, train={"steps": 60, "lr": 0.001, "warmup": 5, "batch_size": 32})
     cfg = LoopConfig.model_validate(c)
     cat = Catalog(tmp_path_factory.mktemp("gate"))
     stages.bootstrap(cat, cfg)
