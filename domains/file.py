@@ -147,8 +147,13 @@ class FileDomain:
         self.path = os.path.abspath(os.path.expanduser(str(path)))
         if not os.path.isfile(self.path):
             raise ValueError(f"file domain: no such file: {path}")
-        if "{prompt}" not in template:
+        if not isinstance(template, str) or "{prompt}" not in template:
             raise ValueError("file domain: template must contain {prompt}")
+        try:
+            template.format(prompt="")
+        except (KeyError, IndexError, ValueError, AttributeError) as e:
+            raise ValueError(f"file domain: template {template[:60]!r} cannot be filled ({type(e).__name__}: {e}); "
+                             "it may name only {prompt}, and a literal brace is written {{ or }}") from None
         if isinstance(heldout_fraction, bool) or not isinstance(heldout_fraction, int | float) \
                 or not 0 < heldout_fraction < 1:
             raise ValueError("file domain: heldout_fraction must be a number strictly between 0 and 1, "

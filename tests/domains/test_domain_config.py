@@ -17,9 +17,14 @@ def test_a_config_names_any_domain_a_mix_or_a_file(tmp_path):
     cfg = _cfg(tmp_path, [{"name": "mul", "weight": 2}, {"name": "gcd", "knobs": {"max_digits": 3}}])
     assert [(d.name, d.weight) for d in cfg.domains] == [("mul", 2.0), ("gcd", 1.0)]
     data = tmp_path / "q.jsonl"
-    data.write_text(json.dumps({"question": "1+1?", "answer": "1+1=<<1+1=2>>2\n#### 2"}) + "\n")
+    rows = [{"question": "1+1?", "answer": "1+1=<<1+1=2>>2\n#### 2"}, {"question": "2+2?", "answer": "#### 4"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = _cfg(tmp_path, [{"name": "file", "knobs": {"path": str(data), "checker": "pattern"}}])
     assert cfg.domains[0].knobs["checker"] == "pattern"
+    # A file the run could not use is refused at load, not after the bootstrap's training.
+    data.write_text(json.dumps(rows[0]) + "\n")
+    with pytest.raises(ConfigError, match="only one distinct prompt"):
+        _cfg(tmp_path, [{"name": "file", "knobs": {"path": str(data), "checker": "pattern"}}])
 
 
 @pytest.mark.parametrize("domains, message", [
