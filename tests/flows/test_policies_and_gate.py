@@ -61,7 +61,7 @@ def gated(tmp_path_factory):
     cfg = LoopConfig.model_validate(c)
     cat = Catalog(tmp_path_factory.mktemp("gate"))
     stages.bootstrap(cat, cfg)
-    assert cat.model("tiny-m0")["metrics"]["eval"]["accuracy"] >= 0.3
+    assert cat.model("tiny-m0")["metrics"]["eval"]["accuracy"] >= 0.2
     return cat, cfg
 
 
@@ -100,9 +100,10 @@ def test_gate_rejects_a_poisoned_round_and_accepts_a_good_one(tmp_path):
 
 
 def test_finetuning_on_poisoned_data_collapses_accuracy_and_on_good_data_does_not(gated):
-    """The real fine-tune, with margins that hold: 60 steps on 400 wrong answers take held-out
-    accuracy from >= 0.3 to near 0 (the model learns the shifted digits); the same steps on right
-    answers keep it within 0.15 of the incumbent (a 40-problem set moves ~0.08 by noise)."""
+    """The real fine-tune, with margins that hold. Measured (2026-12-01, load ~14): incumbent
+    0.350, after 60 steps on 400 wrong answers 0.100, after the same steps on right answers
+    0.525. Each bound below sits >= 0.15 (6 of 40 problems, ~2 sigma of a 40-problem accuracy)
+    from what was measured; the gate's own decision is tested on fixed metrics above."""
     cat, cfg = gated
     m0 = cat.model("tiny-m0")
     base = m0["metrics"]["eval"]["accuracy"]
@@ -110,8 +111,8 @@ def test_finetuning_on_poisoned_data_collapses_accuracy_and_on_good_data_does_no
     v1 = cat.publish("tiny", _rows(1, problems, _poisoned), round=1)
     bad = stages.finetune(cat, cfg, 1, m0, v1)["metrics"]["eval"]["accuracy"]
     v2 = cat.publish("tiny", _rows(2, problems, lambda d, p: d.solution(p)), round=2)
-    cfg2 = cfg.model_copy(update={"name": "tiny"})
-    good = stages.finetune(cat, cfg2, 2, m0, v2)["metrics"]["eval"]["accuracy"]
-    print(f"\nheld-out accuracy: incumbent {base:.3f}, poisoned {bad:.3f}, good {good:.3f}")
-    assert base - bad >= 0.2, (base, bad)
-    assert good >= base - 0.15, (base, good)
+    good = stages.finetune(cat, cfg, 2, m0, v2)["metrics"]["eval"]["accuracy"]
+    seen = f"incumbent {base:.3f}, poisoned {bad:.3f}, good {good:.3f}"
+    assert base - bad >= 0.1, seen  # wrong answers are learned: accuracy falls
+    assert good - bad >= 0.2, seen
+    assert good >= base - 0.1, seen  # right answers do not break the model
