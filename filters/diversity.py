@@ -16,6 +16,7 @@ import re
 import zlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -39,12 +40,19 @@ class DiversityConfig:
     collapse_drop: float = 0.2
     watch: tuple[str, ...] = ("distinct_2", "vendi", "distinct_correct_per_problem")
     seed: int = 0  # of the embedding subsample
+    # A steady decline is an alert too, however small each step: the watched score moved against
+    # diversity in each of the last `trend_rounds` rounds, by more than `trend_drop` in all
+    # (Vendi 6.59 -> 6.45 -> 6.27 is -4.9% over 3 rounds; no single step is near collapse_drop).
+    trend_rounds: int = 3
+    trend_drop: float = 0.03
 
     def __post_init__(self):
         if self.embed_sample < 2:
             raise ValueError(f"diversity.embed_sample must be at least 2, got {self.embed_sample}")
         if not 0.0 < self.collapse_drop < 1.0:
             raise ValueError(f"diversity.collapse_drop must be in (0, 1), got {self.collapse_drop}")
+        if self.trend_rounds < 2 or not 0.0 <= self.trend_drop < 1.0:
+            raise ValueError("diversity.trend_rounds must be at least 2 and trend_drop in [0, 1)")
 
 
 def distinct_ngrams(texts: list[str], ns: tuple[int, ...] = (1, 2, 3)) -> dict[int, float]:
@@ -140,6 +148,31 @@ def diversity_scores(texts: list[str], cfg: DiversityConfig | None = None) -> di
     out["compression_ratio"] = compression_ratio(texts)
     if cfg.embeddings:
         out |= embedding_scores(texts, cfg)
+    return out
+
+
+def trend_alerts(series: list[dict], cfg: DiversityConfig) -> list[str]:
+    """One line per watched score that moved against diversity in each of the last `trend_rounds`
+    rounds of `series` (round metrics, oldest first, this round last), by more than `trend_drop`.
+
+    >>> trend_alerts([{"vendi": 6.59}, {"vendi": 6.45}, {"vendi": 6.27}], DiversityConfig())
+    ['diversity trend: vendi fell 3 rounds in a row (6.59 -> 6.45 -> 6.27, -4.9% in all)']
+    >>> trend_alerts([{"vendi": 6.59}, {"vendi": 6.60}, {"vendi": 6.27}], DiversityConfig())
+    []
+    """
+    out = []
+    n = cfg.trend_rounds
+    for key in cfg.watch:
+        vals = [(m or {}).get(key) for m in series[-n:]]
+        if len(vals) < n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            continue
+        sign = 1 if key in LOWER_IS_DIVERSE else -1  # +1: rising is worse
+        steady = all(sign * (b - a) > 0 for a, b in pairwise(vals))
+        total = (vals[-1] - vals[0]) / abs(vals[0]) if vals[0] else 0.0
+        if steady and sign * total > cfg.trend_drop:
+            verb = "rose" if sign > 0 else "fell"
+            path = " -> ".join(f"{v:.3g}" for v in vals)
+            out.append(f"diversity trend: {key} {verb} {n} rounds in a row ({path}, {total:+.1%} in all)")
     return out
 
 

@@ -32,9 +32,25 @@ def publish_artifacts(home: str, ref: str) -> dict[str, str]:
         [{k: r[k] for k in ("sampler", "n", "correct", "kept", "pass_rate", "kept_per_1k_tokens")} for r in s["by_sampler"]],
         key=keys["by-sampler"], description=f"pass rate by sampler in {s['ref']}",
     )
-    create_table_artifact(
-        [{"round": h["round"], "version": h["version"], "model": h["model"], "promoted": h["promoted"]}
-         | h["eval"] | h["scores"] for h in s["history"]],
-        key=keys["rounds"], description=f"held-out evaluation and diversity per round of {run}",
-    )
+    create_table_artifact(rounds_table(s["history"]), key=keys["rounds"],
+                          description=f"held-out evaluation, gate and diversity per round of {run}")
     return keys
+
+
+def rounds_table(history: list[dict]) -> list[dict]:
+    """One row per round with the same columns in every row: Prefect's table takes its columns
+    from the first row, and round 0 (the bootstrap) has no data scores.
+
+    >>> rounds_table([{"round": 0, "version": None, "model": "m0", "promoted": True, "reason": "bootstrap",
+    ...                "eval": {"accuracy": 0.5}, "scores": {}},
+    ...               {"round": 1, "version": 1, "model": "m1", "promoted": False, "reason": "rejected: x",
+    ...                "eval": {"accuracy": 0.4}, "scores": {"vendi": 6.2}}])[0]
+    {'round': 0, 'version': None, 'model': 'm0', 'gate': 'bootstrap', 'accuracy': 0.5, 'vendi': None}
+    """
+    rows = []
+    for h in history:
+        gate = h.get("reason") or (None if h["promoted"] is None else "promoted" if h["promoted"] else "rejected")
+        rows.append({"round": h["round"], "version": h["version"], "model": h["model"], "gate": gate}
+                    | h["eval"] | h["scores"])
+    cols = list(dict.fromkeys(c for r in rows for c in r))
+    return [{c: r.get(c) for c in cols} for r in rows]

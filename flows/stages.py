@@ -25,7 +25,7 @@ from synthloop.filters.dedup import DedupMetrics, apply_decisions, live_signatur
 from synthloop.filters.dedup import decide as dedup_decisions
 from synthloop.filters.diversity import RoundMetrics, RoundScorer
 from synthloop.filters.verify import VerifyMetrics, verify_table
-from synthloop.generators.allocate import RoundPlan, plan_round, split_budget
+from synthloop.generators.allocate import RoundPlan, fixed_plan, plan_round, split_budget
 from synthloop.generators.hf import HFBackend
 from synthloop.generators.portfolio import PortfolioEntry, generate_rows, sample_slots
 from synthloop.training import model as model_lib
@@ -41,6 +41,7 @@ from synthloop import __version__
 from . import shards
 from .config import LoopConfig
 from .shards import Part, Shard
+from .status import status_rows  # noqa: F401  (re-exported: round.py, serve.py)
 
 torch.set_flush_denormal(True)  # 3x faster small-model training on CPU (../shared/FACTS.md)
 hf_logging.disable_progress_bar()  # no per-load 'Loading weights' bars between our own
@@ -348,10 +349,8 @@ def generation_plan(cat: Catalog, cfg: LoopConfig, round: int, problems: list[Pr
     gen = cfg.generation
     portfolio = [PortfolioEntry(s.sampler(), s.share) for s in gen.samplers]
     if not gen.adaptive:
-        return RoundPlan(portfolio, None, {
-            "adaptive": False, "samples": len(problems) * gen.samples_per_problem,
-            "shares": {e.sampler.name: e.share for e in portfolio}, "reason": "generation.adaptive is off",
-        })
+        return fixed_plan(problems, portfolio, gen.samples_per_problem, adaptive=False,
+                          reason="generation.adaptive is off")
     last = round_version(cat, cfg.name, round - 1)
     rows = None
     if last is not None:
@@ -448,26 +447,3 @@ def decide(cat: Catalog, cfg: LoopConfig, round: int, candidate: dict, model_in:
     cat.finish_round(cfg.name, round, dataset_version=dataset_version, model_in=model_in["model_id"],
                      model_out=candidate["model_id"], promoted=ok, reason=why, metrics=metrics)
     return next(r for r in cat.rounds(cfg.name) if r["round"] == round)
-
-
-def status_rows(cat: Catalog, run: str) -> list[dict]:
-    """One row per finished round, the keys `synthloop status --json` prints."""
-    out = []
-    for r in cat.rounds(run):
-        m = r["metrics"]
-        ev = m.get("eval", {})
-        data = m.get("data", {})
-        out.append({
-            "round": r["round"], "model": r["model_out"], "promoted": r["promoted"],
-            "dataset_version": r["dataset_version"], "generated": m.get("generated"),
-            "correct": m.get("correct"), "kept": m.get("kept"),
-            "heldout_accuracy": ev.get("accuracy"), "pass_at_k": ev.get("pass_at_k"), "k": ev.get("k"),
-            "maj_at_k": ev.get("maj_at_k"), "distinct_2": data.get("distinct_2"),
-            "distinct_correct_per_problem": data.get("distinct_correct_per_problem"),
-            "distinct_3": data.get("distinct_3"), "compression_ratio": data.get("compression_ratio"),
-            "vendi": data.get("vendi"), "mean_embedding_distance": data.get("mean_embedding_distance"),
-            "collapse_alerts": data.get("collapse_alerts", []),
-            "by_difficulty": {d: v["accuracy"] for d, v in ev.get("by_difficulty", {}).items()},
-            "reason": r["reason"],
-        })
-    return out

@@ -255,6 +255,32 @@ class RoundPlan:
     record: dict  # JSON: what was decided and why (round metrics, the report)
 
 
+def fixed_plan(problems: Sequence, portfolio: Sequence, k: int, *, adaptive: bool, reason: str) -> RoundPlan:
+    """K samples per problem, each problem splitting its K by share (`split_budget`), as configured.
+
+    The record says what the samplers will really get, not the configured shares: 2 samples per
+    problem over 3 equal samplers give the third none, and the record says 0 for it, not 1/3.
+
+    >>> from types import SimpleNamespace as S
+    >>> pf = [S(sampler=S(name=n), share=1.0) for n in ("cool", "warm", "hot")]
+    >>> r = fixed_plan(range(5), pf, 2, adaptive=False, reason="").record
+    >>> r["shares"], r["samplers"]["hot"]
+    ({'cool': 0.5, 'warm': 0.5, 'hot': 0.0}, {'configured_share': 0.333, 'share': 0.0, 'samples': 0})
+    """
+    per_problem = split_budget(k, [e.share for e in portfolio])
+    total = k * len(problems)
+    configured = sum(e.share for e in portfolio)
+    samplers = {
+        e.sampler.name: {"configured_share": round(e.share / configured, 3),
+                         "share": c / k if k else 0.0, "samples": c * len(problems)}
+        for e, c in zip(portfolio, per_problem)
+    }
+    return RoundPlan(list(portfolio), None, {
+        "adaptive": adaptive, "samples": total, "shares": {n: v["share"] for n, v in samplers.items()},
+        "samplers": samplers, "reason": reason,
+    })
+
+
 def plan_round(
     problems: Sequence,
     portfolio: Sequence,
@@ -268,10 +294,8 @@ def plan_round(
     """This round's shares and per-problem budgets from last round's rows (None: no history)."""
     config = {e.sampler.name: e.share / sum(x.share for x in portfolio) for e in portfolio}
     if not last_rows:
-        return RoundPlan(list(portfolio), None, {
-            "adaptive": True, "samples": k * len(problems), "shares": config,
-            "reason": "no earlier round: configured shares, the same K for every problem",
-        })
+        return fixed_plan(problems, portfolio, k, adaptive=True,
+                          reason="no earlier round: configured shares, the same K for every problem")
     by_sampler = summarize(last_rows, lambda r: r["sampler"])
     n_last = sum(by_sampler[n].n for n in config if n in by_sampler)
     # Last round's real shares (what the samplers got); a sampler new to the config starts at its own.

@@ -66,7 +66,7 @@ console = Console(width=max(shutil.get_terminal_size((160, 24)).columns, 150))
 
 HomeOpt = Annotated[
     Path | None,
-    typer.Option("--home", help="Where catalog, data and models live [env SYNTHLOOP_HOME, default ./.synthloop]."),
+    typer.Option("--home", help="Where catalog, data and models live (env SYNTHLOOP_HOME; default ./.synthloop)."),
 ]
 
 
@@ -84,9 +84,15 @@ def _fmt(v, pct=False) -> str:
     return str(v)
 
 
+def _sig(v) -> str:
+    """3 significant digits: distinct-2 moves in its third digit (0.0412 -> 0.0398), which 2
+    decimals hid as 0.04 every round."""
+    return "-" if v is None else f"{v:.3g}"
+
+
 def _collapse(alerts: list[str] | None) -> str:
     """'distinct_2 fell 40%' for each collapse alert of a round, in red; '' when there is none."""
-    short = [m.group(0) for a in alerts or [] if (m := re.search(r"\w+ (fell|rose) \d+%", a))]
+    short = [m.group(0) for a in alerts or [] if (m := re.search(r"\w+ (fell|rose) \d+(%| rounds in a row)", a))]
     return f"[red]{'; '.join(short)}[/]" if short else ""
 
 
@@ -103,9 +109,23 @@ def _status_table(rows: list[dict], title: str) -> Table:
             str(r["round"]), r["model"], _fmt(r["dataset_version"] and f"v{r['dataset_version']}"),
             _fmt(r["generated"]), _fmt(r["correct"]), _fmt(r["kept"]),
             _fmt(r["heldout_accuracy"], pct=True), f"{_fmt(r['pass_at_k'], pct=True)} (k={r['k']})",
-            _fmt(r["distinct_2"]), _fmt(r.get("vendi")), by, gate, _collapse(r.get("collapse_alerts")),
+            _sig(r["distinct_2"]), _sig(r.get("vendi")), by, gate, _collapse(r.get("collapse_alerts")),
         )
     return t
+
+
+def _version(value: bool) -> None:
+    if value:
+        from synthloop import __version__
+
+        typer.echo(f"synthloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False):
+    """synthloop: make a language model better by training it on its own verified output."""
 
 
 @app.command()
@@ -214,7 +234,7 @@ def status(
     home: HomeOpt = None,
 ):
     """One row per round (round 0 is the bootstrap model): data made, kept, held-out accuracy, gate."""
-    from synthloop.flows.stages import status_rows
+    from synthloop.flows.status import status_rows  # not stages: no torch/Prefect import here
     from synthloop.warehouse import Catalog, CatalogError, check_name
 
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -26,9 +26,10 @@ datasets_app = typer.Typer(
 
 HomeOpt = Annotated[
     Path | None,
-    typer.Option("--home", help="Where catalog, data and models live [env SYNTHLOOP_HOME, default ./.synthloop]."),
+    typer.Option("--home", help="Where catalog, data and models live (env SYNTHLOOP_HOME; default ./.synthloop)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON output, one object per line.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Everything, the allocation history included.")]
 Ref = Annotated[str, typer.Argument(help="NAME, NAME@latest or NAME@<version>.", show_default=False)]
 
 
@@ -96,8 +97,9 @@ def list_(name: Annotated[str | None, typer.Argument(help="Only this dataset.")]
 
 
 @datasets_app.command()
-def show(ref: Ref, as_json: JsonOpt = False, home: HomeOpt = None):
-    """One version: lineage, row counts by verdict and drop reason, metrics."""
+def show(ref: Ref, as_json: JsonOpt = False, verbose: VerboseOpt = False, home: HomeOpt = None):
+    """One version: lineage, row counts by verdict and drop reason, metrics (--verbose: the
+    sampler and per-problem allocation history too)."""
     from synthloop.warehouse.catalog import row_counts
 
     cat = _catalog(home)
@@ -120,10 +122,14 @@ def show(ref: Ref, as_json: JsonOpt = False, home: HomeOpt = None):
         t.add_row(k, _num(val))
     m = v["metrics"]
     for k, val in m.items():
+        if k in _LONG:
+            continue
         if isinstance(val, dict) and k not in ("by_sampler", "by_difficulty"):
             val = _pairs(val)
         if not isinstance(val, dict):
             t.add_row(f"metrics.{k}", _num(val) if not isinstance(val, list) else escape(", ".join(map(str, val))))
+    for k, val in _concise(m, verbose).items():
+        t.add_row(f"metrics.{k}", escape(val))
     console.print(t)
     for key, label in (("by_sampler", "sampler"), ("by_difficulty", "difficulty")):
         rows = m.get(key) or {}
@@ -137,14 +143,40 @@ def show(ref: Ref, as_json: JsonOpt = False, home: HomeOpt = None):
             console.print(bt)
 
 
+# Metrics whose full record runs to hundreds of lines (a reason per sampler, bucket and problem):
+# one line each by default, all of it with --verbose.
+_LONG = ("allocation", "curriculum")
+
+
+def _concise(m: dict, verbose: bool) -> dict[str, str]:
+    """The long metrics of `m` as one line each (or, verbose, as indented JSON)."""
+    out = {}
+    for k in _LONG:
+        rec = m.get(k)
+        if not isinstance(rec, dict):
+            continue
+        if verbose:
+            out[k] = json.dumps(rec, indent=1, default=str)
+            continue
+        shares = rec.get("shares")
+        if k == "allocation" and isinstance(shares, dict):
+            line = "shares " + ", ".join(f"{n} {_num(v)}" for n, v in shares.items())
+            line += f"; {rec.get('samples', '-')} samples"
+        else:
+            line = ", ".join(f"{kk}: {_num(v)}" for kk, v in rec.items() if not isinstance(v, dict | list))
+        out[k] = f"{line} (--verbose for the whole record)"
+    return out
+
+
 def _pairs(d) -> str:
     return ", ".join(f"{k}: {_num(v)}" for k, v in (d or {}).items()) or "-"
 
 
 @datasets_app.command()
 def diff(a: Ref, b: Ref, as_json: JsonOpt = False, all_metrics: Annotated[bool, typer.Option(
-        "--all", help="List unchanged metrics too.")] = False, home: HomeOpt = None):
-    """What changed from A to B: rows added and removed, training examples, metric deltas."""
+        "--all", help="List unchanged metrics too.")] = False, verbose: VerboseOpt = False, home: HomeOpt = None):
+    """What changed from A to B: rows added and removed, training examples, metric deltas
+    (--verbose: the allocation history too)."""
     from synthloop.warehouse.diff import diff_versions
 
     cat = _catalog(home)
@@ -164,14 +196,30 @@ def diff(a: Ref, b: Ref, as_json: JsonOpt = False, all_metrics: Annotated[bool, 
     t = Table(title="metrics", title_justify="left")
     for col in ("metric", d["a"], d["b"], "change"):
         t.add_column(col, justify="left" if col == "metric" else "right")
+    hidden = 0
     for key, m in d["metrics"].items():
         if not all_metrics and m["delta"] == 0:
+            continue
+        if not verbose and _history_key(key):
+            hidden += 1
             continue
         delta = m["delta"]
         style = "" if delta is None or delta == 0 else ("green" if delta > 0 else "red")
         t.add_row(key, _num(m["a"]), _num(m["b"]),
                   f"[{style}]{delta:+.4g}[/]" if style else _num(delta))
     console.print(t)
+    if hidden:
+        console.print(f"({hidden} allocation-history metrics not shown; --verbose lists them)")
+
+
+def _history_key(key: str) -> bool:
+    """A per-sampler/per-bucket/per-problem entry of a long record, not its headline shares.
+
+    >>> _history_key("metrics.allocation.problems.own_history.r2.p1.samples"), _history_key("metrics.allocation.shares.hot")
+    (True, False)
+    """
+    parts = key.split(".")
+    return len(parts) > 2 and parts[0] == "metrics" and parts[1] in _LONG and parts[2] not in ("shares", "samples")
 
 
 @datasets_app.command()
@@ -208,9 +256,12 @@ def sql(query: Annotated[str, typer.Argument(help='One SELECT, e.g. \'SELECT sam
 def pull(
     ref: Ref,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into.")] = Path("."),
-    file_format: Annotated[str, typer.Option("--format", "-f", help="parquet, jsonl, or hf (datasets save_to_disk).")] = "parquet",
-    as_: Annotated[str, typer.Option("--as", help="rows (every column), prompt-completion, or messages ([{role, content}]).")] = "rows",
-    split: Annotated[str, typer.Option("--split", help="train (kept rows) or all (with dropped rows and verdicts).")] = "train",
+    file_format: Annotated[Literal["parquet", "jsonl", "hf"], typer.Option(
+        "--format", "-f", help="parquet, jsonl, or hf (a datasets save_to_disk folder with a dataset card).")] = "parquet",
+    as_: Annotated[Literal["rows", "prompt-completion", "messages"], typer.Option(
+        "--as", help="rows (every column), prompt-completion, or messages ([{role, content}]).")] = "rows",
+    split: Annotated[Literal["train", "all"], typer.Option(
+        "--split", help="train (kept rows) or all (with dropped rows and verdicts).")] = "train",
     columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated columns (rows format only).")] = None,
     home: HomeOpt = None,
 ):
@@ -240,7 +291,7 @@ def pull(
 
 def report(
     ref: Ref,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write [default: <home>/reports/NAME-vN.html].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default: <home>/reports/NAME-vN.html).")] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open it in the default browser.")] = False,
     samples: Annotated[int, typer.Option("--samples", min=0, help="Rows in the sample browser (half kept, half dropped).")] = 200,
     home: HomeOpt = None,

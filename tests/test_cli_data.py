@@ -88,8 +88,6 @@ def test_report_writes_the_page_and_prints_its_path(home, tmp_path):
     (["datasets", "diff", "fake@1", "../../etc@1"], "invalid dataset name"),
     (["datasets", "sql", "SELECT * FROM read_csv('/etc/passwd')"], "disabled by configuration"),
     (["datasets", "sql", "SELEC 1"], "cannot parse"),
-    (["pull", "fake@1", "--format", "csv"], "unknown file format"),
-    (["pull", "fake@1", "--as", "alpaca"], "unknown format"),
     (["pull", "fake@x"], "invalid version"),
     (["report", "nope"], "no dataset version 'nope'"),
     (["serve", "--interval", "5", "--cron", "* * * * *"], "exactly one of --cron or --interval"),

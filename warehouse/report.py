@@ -2,27 +2,35 @@
 
     synthloop report demo@2        # writes $SYNTHLOOP_HOME/reports/demo-v2.html and prints its path
 
-The page needs nothing but a browser: no network, no files beside it. Every value that comes from
-the data (prompts, completions, names) is HTML-escaped.
+The page needs nothing but a browser: no network, no files beside it. It is rendered by jinja2
+with autoescape on (`templates/report.html`), so every value from the data (prompts, completions,
+sampler names) is escaped by the template, not by hand. Plots are drawn on matplotlib `Figure`s
+(no pyplot, no global backend); user text in a label has its `$` escaped, so a sampler called
+`$5 off $10` is text, not mathtext (which can even fail to parse).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
+import re
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display; must come before pyplot
-import matplotlib.pyplot as plt
+import jinja2
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from .catalog import Catalog
 from .summary import summarize
 
 _BLUE, _GREEN, _RED, _GREY = "#3b6ea8", "#4a9a5b", "#c0504d", "#8c8c8c"
+_RC = {"text.usetex": False}
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("synthloop.warehouse", "templates"),
+                          autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+# Calculator annotations are a file-domain completion's steps; elsewhere a step is a line.
+_ANNOTATION = re.compile(r"<<[^<>\n]{1,200}>>")
 
 
 def write_report(cat: Catalog, ref: str, out: str | Path | None = None, n_samples: int = 200) -> Path:
@@ -38,111 +46,111 @@ def write_report(cat: Catalog, ref: str, out: str | Path | None = None, n_sample
 
 def render(s: dict) -> str:
     """The whole page for a summary from `summary.summarize`."""
-    e = html.escape
-    i = s["info"]
-    sections = [
-        _section("Summary", _cards(s) + _lineage(i)),
-        _section("Pass rate by sampler", _pair(_plot_by(s["by_sampler"], "sampler"), _table(
-            s["by_sampler"], ["sampler", "n", "correct", "kept", "pass_rate", "kept_rate", "tokens", "kept_per_1k_tokens"]))),
-        _section("Pass rate by difficulty", _pair(_plot_by(s["by_difficulty"], "difficulty"), _table(
-            s["by_difficulty"], ["difficulty", "n", "correct", "kept", "pass_rate", "kept_rate"]))),
-        _section("Drop reasons", _pair(_plot_drops(s), _table(s["drop_reasons"], ["reason", "n"])
-                 + _kv_table(s["counts"].get("by_error_kind", {}), "error kind", "rows"))),
-        _section("Dedup clusters", _pair(_plot_clusters(s), _table(
-            s["clusters"], ["cluster_id", "size", "kept", "representative"]))),
-        _section("Diversity metrics", _kv_table(s["scores"], "metric", "value")),
-        _section("Lengths", _plot_lengths(s)),
-        _section("Across rounds", _plot_rounds(s) + _table(_history_rows(s), None)),
-        _section("Sampler allocation over rounds", _plot_allocation(s)),
-        _section("Samples", _samples(s)),
-        _section("Config", f"<details><summary>config {e(str(i['config_hash']))}</summary><pre>"
-                 f"{e(json.dumps(s['config'], indent=2, default=str))}</pre></details>"),
-    ]
-    alerts = "".join(f'<div class="alert">&#9888; {e(a)}</div>' for a in s["alerts"])
-    return _PAGE.format(title=e(s["ref"]), css=_CSS, js=_JS, alerts=alerts, body="\n".join(sections),
-                        generated=e(str(i["created_at"])))
+    with rc_context(_RC):
+        plots = {
+            "by_sampler": _plot_by(s["by_sampler"], "sampler"),
+            "by_difficulty": _plot_by(s["by_difficulty"], "difficulty"),
+            "drops": _plot_drops(s["drop_reasons"]),
+            "clusters": _plot_clusters(s["cluster_sizes"]),
+            "lengths": _plot_lengths(s["lengths"]),
+            "eval": _plot_eval(s["history"]),
+            "diversity": _plot_diversity(s["history"]),
+            "heatmap": _plot_heatmap(s["history"]),
+            "allocation": _plot_allocation(s["history"]),
+        }
+    return _ENV.get_template("report.html").render(
+        s=s, i=s["info"], plots=plots, cards=_cards(s), lineage=_lineage(s["info"]),
+        history=_history_rows(s["history"]), score_changes=_score_changes(s), problems=_by_problem(s["samples"]),
+        config_json=json.dumps(s["config"], indent=2, default=str), fmt=_fmt,
+    )
 
 
 # -- plots -----------------------------------------------------------------------------------
-def _img(fig, alt: str) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
+    FigureCanvasAgg(fig)  # attaches itself to the figure: savefig then needs no pyplot
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode()
-    return f'<img class="plot" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _fig(w=5.6, h=3.0):
-    fig, ax = plt.subplots(figsize=(w, h))
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.grid(axis="y", alpha=0.3)
-    return fig, ax
+def _t(text) -> str:
+    """User text for a matplotlib label: `$` escaped, so it is never read as mathtext.
+
+    >>> print(_t("$5 off $10"))
+    \\$5 off \\$10
+    """
+    return str(text).replace("$", r"\$")
 
 
-def _none(what: str) -> str:
-    return f'<p class="none">No {html.escape(what)} in this version.</p>'
+def _fig(w=5.6, h=3.0, ncols=1):
+    fig = Figure(figsize=(w, h))
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    for ax in axes:
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(axis="y", alpha=0.3)
+    return fig, axes if ncols > 1 else axes[0]
 
 
-def _plot_by(rows: list[dict], key: str) -> str:
+def _plot_by(rows: list[dict], key: str) -> str | None:
     if not rows:
-        return _none("rows")
+        return None
     fig, ax = _fig()
     xs = range(len(rows))
     ax.bar([x - 0.2 for x in xs], [r["pass_rate"] or 0 for r in rows], 0.4, label="correct", color=_BLUE)
     ax.bar([x + 0.2 for x in xs], [r["kept_rate"] or 0 for r in rows], 0.4, label="kept", color=_GREEN)
-    ax.set_xticks(list(xs), [str(r[key]) for r in rows])
+    ax.set_xticks(list(xs), [_t(r[key]) for r in rows])
     ax.set_ylim(0, 1)
     ax.set_xlabel(key)
     ax.set_ylabel("share of samples")
     ax.legend(frameon=False)
-    return _img(fig, f"pass rate by {key}")
+    return _png(fig)
 
 
-def _plot_drops(s: dict) -> str:
-    rows = s["drop_reasons"]
+def _plot_drops(rows: list[dict]) -> str | None:
     if not rows:
-        return _none("dropped rows")
+        return None
     fig, ax = _fig(h=0.5 + 0.4 * len(rows))
-    ax.barh([r["reason"] for r in rows][::-1], [r["n"] for r in rows][::-1], color=_RED)
+    ax.barh([_t(r["reason"]) for r in rows][::-1], [r["n"] for r in rows][::-1], color=_RED)
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel("rows dropped")
-    return _img(fig, "drop reasons")
+    return _png(fig)
 
 
-def _plot_clusters(s: dict) -> str:
-    sizes = s["cluster_sizes"]
+def _plot_clusters(sizes: list[dict]) -> str | None:
     if not sizes:
-        return _none("near-duplicate clusters (no kept candidates were hashed)")
+        return None
     fig, ax = _fig()
     ax.bar([str(r["size"]) for r in sizes], [r["clusters"] for r in sizes], color=_BLUE)
     ax.set_xlabel("cluster size (rows)")
     ax.set_ylabel("clusters")
     ax.set_yscale("log")
-    return _img(fig, "dedup cluster sizes")
+    return _png(fig)
 
 
-def _plot_lengths(s: dict) -> str:
-    rows = s["lengths"]
+def _plot_lengths(rows: list[dict]) -> str | None:
     if not rows:
-        return _none("rows")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.0))
+        return None
+    fig, axes = _fig(10, 3.0, ncols=2)
     for ax, key, label in zip(axes, ("n_tokens", "chars"), ("tokens per completion", "characters per completion")):
-        ax.spines[["top", "right"]].set_visible(False)
         kept = [r[key] for r in rows if r["kept"] and r[key] is not None]
         dropped = [r[key] for r in rows if not r["kept"] and r[key] is not None]
         ax.hist([kept, dropped], bins=30, stacked=True, color=[_GREEN, _GREY], label=["kept", "dropped"])
         ax.set_xlabel(label)
         ax.set_ylabel("rows")
         ax.legend(frameon=False)
-    return _img(fig, "length histograms")
+    return _png(fig)
 
 
-def _plot_rounds(s: dict) -> str:
-    hist = s["history"]
+def _rounds_axis(ax, hist):
+    ax.set_xlabel("round")
+    ax.set_xticks(sorted({h["round"] for h in hist}))
+    ax.grid(alpha=0.3)
+
+
+def _plot_eval(hist: list[dict]) -> str | None:
     if not hist:
-        return _none("rounds")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    ax = axes[0]
+        return None
+    fig, ax = _fig()
     k = next((h["k"] for h in hist if h["k"]), "k")
     for key, label in (("accuracy", "held-out accuracy"), ("pass_at_k", f"pass@{k}"), ("maj_at_k", f"maj@{k}")):
         pts = [(h["round"], h["eval"][key]) for h in hist if key in h["eval"]]
@@ -150,72 +158,97 @@ def _plot_rounds(s: dict) -> str:
             ax.plot(*zip(*pts), marker="o", label=label)
     ax.set_ylim(0, 1.02)
     ax.set_title("held-out evaluation", fontsize=10)
-    ax = axes[1]
+    _rounds_axis(ax, hist)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False, fontsize=8)
+    return _png(fig)
+
+
+def _plot_diversity(hist: list[dict]) -> str | None:
+    """One small panel per score, each on its own y scale: on one shared axis Vendi (~6) flattens
+    distinct-2 (~0.04) into a line that never moves."""
     keys = sorted({key for h in hist for key in h["scores"]})
-    for key in keys:
+    if not keys:
+        return None
+    ncols = min(len(keys), 4)
+    nrows = -(-len(keys) // ncols)
+    fig = Figure(figsize=(2.6 * ncols, 2.1 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, key in zip(axes, keys):
         pts = [(h["round"], h["scores"][key]) for h in hist if key in h["scores"]]
-        ax.plot(*zip(*pts), marker="o", label=key)
-    ax.set_title("diversity of the kept data", fontsize=10)
-    for ax in axes:
+        ax.plot(*zip(*pts), marker="o", color=_BLUE)
+        ax.set_title(_t(key), fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
-        ax.grid(alpha=0.3)
-        ax.set_xlabel("round")
-        ax.set_xticks(sorted({h["round"] for h in hist}))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(frameon=False, fontsize=8)
-    return _img(fig, "accuracy and diversity across rounds")
+        ax.tick_params(labelsize=7)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain") if ax.get_yscale() == "linear" else None
+        _rounds_axis(ax, hist)
+        ax.set_xlabel("")
+    for ax in axes[len(keys):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _png(fig)
 
 
-def _plot_allocation(s: dict) -> str:
-    hist = [h for h in s["history"] if h["allocation"]]
+def _plot_heatmap(hist: list[dict]) -> str | None:
+    """Held-out accuracy by difficulty (rows) and round (columns); the curriculum's frontier of a
+    round, when it recorded one, outlined in black."""
+    rounds = [h for h in hist if h["by_difficulty"]]
+    if not rounds:
+        return None
+    diffs = sorted({d for h in rounds for d in h["by_difficulty"]})
+    grid = [[h["by_difficulty"].get(d) for h in rounds] for d in diffs]
+    data = [[float("nan") if v is None else v for v in row] for row in grid]
+    fig, ax = _fig(1.6 + 0.7 * len(rounds), 0.9 + 0.45 * len(diffs))
+    ax.grid(False)
+    im = ax.imshow(data, vmin=0, vmax=1, cmap="viridis", aspect="auto", origin="lower")
+    for y, row in enumerate(grid):
+        for x, v in enumerate(row):
+            if v is not None:
+                ax.text(x, y, f"{100 * v:.0f}", ha="center", va="center", fontsize=8,
+                        color="white" if v < 0.6 else "black")
+    from matplotlib.patches import Rectangle
+
+    for x, h in enumerate(rounds):
+        if h["frontier"] in diffs:
+            y = diffs.index(h["frontier"])
+            ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
+    ax.set_xticks(range(len(rounds)), [str(h["round"]) for h in rounds])
+    ax.set_yticks(range(len(diffs)), [str(d) for d in diffs])
+    ax.set_xlabel("round")
+    ax.set_ylabel("difficulty")
+    fig.colorbar(im, ax=ax, fraction=0.05, label="held-out accuracy")
+    return _png(fig)
+
+
+def _plot_allocation(hist: list[dict]) -> str | None:
+    hist = [h for h in hist if h["allocation"]]
     if not hist:
-        return _none("sampler allocation")
+        return None
     samplers = sorted({k for h in hist for k in h["allocation"]})
     fig, ax = _fig()
     bottom = [0.0] * len(hist)
     for name in samplers:
         vals = [h["allocation"].get(name, 0.0) for h in hist]
-        ax.bar([str(h["round"]) for h in hist], vals, bottom=bottom, label=name)
+        ax.bar([str(h["round"]) for h in hist], vals, bottom=bottom, label=_t(name))
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_xlabel("round")
     ax.set_ylabel("share of samples")
     ax.set_ylim(0, 1)
     ax.legend(frameon=False, fontsize=8, bbox_to_anchor=(1.0, 1.0), loc="upper left")
-    return _img(fig, "sampler allocation over rounds")
+    return _png(fig)
 
 
-# -- tables ----------------------------------------------------------------------------------
+# -- what the template shows -----------------------------------------------------------------
 def _fmt(v) -> str:
+    """Numbers to 4 significant digits (distinct-2 at 0.0412, not 0.04); '-' for none."""
     if v is None:
         return "-"
     if isinstance(v, float):
         return f"{v:.4g}"
-    return html.escape(str(v))
+    return str(v)
 
 
-def _table(rows: list[dict], cols: list[str] | None) -> str:
-    if not rows:
-        return ""
-    cols = cols or list(dict.fromkeys(c for r in rows for c in r))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _kv_table(d: dict, k: str, v: str) -> str:
-    return _table([{k: key, v: val} for key, val in d.items()], [k, v]) if d else ""
-
-
-def _history_rows(s: dict) -> list[dict]:
-    out = []
-    for h in s["history"]:
-        gate = None if h["promoted"] is None else ("promoted" if h["promoted"] else "rejected")
-        out.append({"round": h["round"], "version": h["version"], "model": h["model"], "gate": gate}
-                   | h["eval"] | h["scores"])
-    return out
-
-
-def _cards(s: dict) -> str:
+def _cards(s: dict) -> list[tuple[str, object]]:
     i, c, m = s["info"], s["counts"], s["metrics"]
     cards = [("rows", i["rows"]), ("kept", i["kept"]), ("dropped", i["rows"] - i["kept"]),
              ("kept share", f"{100 * i['kept'] / i['rows']:.1f}%" if i["rows"] else "-")]
@@ -224,125 +257,83 @@ def _cards(s: dict) -> str:
         cards.append(("problems solved", f"{m.get('problems_solved', '-')} / {m['problems']}"))
     if "tokens" in m:
         cards.append(("tokens generated", m["tokens"]))
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><div class="v">{_fmt(v)}</div><div class="k">{html.escape(k)}</div></div>' for k, v in cards
-    ) + "</div>"
+    return cards
 
 
-def _lineage(i: dict) -> str:
-    rows = [("version", f"{i['name']}@{i['version']}"), ("round", i["round"]), ("model", i["model_id"]),
+def _lineage(i: dict) -> list[tuple[str, object]]:
+    return [("version", f"{i['name']}@{i['version']}"), ("round", i["round"]), ("model", i["model_id"]),
             ("parents", ", ".join(i["parents"] or []) or None), ("config hash", i["config_hash"]),
             ("code version", i["code_version"]), ("published", i["created_at"]), ("files", i["path"])]
-    return _table([{"lineage": k, "": v} for k, v in rows], ["lineage", ""])
 
 
-def _samples(s: dict) -> str:
-    e = html.escape
-    samplers = sorted({r["sampler"] or "-" for r in s["samples"]})
-    controls = (
-        '<div class="controls"><span class="filter">'
-        + "".join(f'<button type="button" data-show="{v}"{" class=on" if v == "all" else ""}>{v}</button>'
-                  for v in ("all", "kept", "dropped"))
-        + '</span> <select id="sampler"><option value="">every sampler</option>'
-        + "".join(f'<option value="{e(x)}">{e(x)}</option>' for x in samplers)
-        + '</select> <input id="search" type="search" placeholder="search prompt or completion">'
-        + ' <span id="shown"></span></div>'
-    )
+def _history_rows(hist: list[dict]) -> dict:
+    """The across-rounds table: a fixed set of columns, so it fits its box."""
+    scores = sorted({k for h in hist for k in h["scores"]})
+    cols = ["round", "version", "model", "gate", "accuracy", "pass_at_k", "maj_at_k", *scores]
     rows = []
-    for r in s["samples"]:
+    for h in hist:
+        gate = None if h["promoted"] is None else ("promoted" if h["promoted"] else "rejected")
+        rows.append({"round": h["round"], "version": h["version"], "model": h["model"], "gate": gate,
+                     "reason": h.get("reason")} | h["eval"] | h["scores"])
+    return {"cols": cols, "rows": rows}
+
+
+def _score_changes(s: dict) -> list[dict]:
+    """Each score of this version with its change from the round before (what a flat plot hid)."""
+    hist = [h for h in s["history"] if h["round"] is not None and h["round"] < (s["info"]["round"] or 0)]
+    before = hist[-1]["scores"] if hist else {}
+    out = []
+    for k, v in s["scores"].items():
+        b = before.get(k)
+        change = (v - b) / abs(b) if isinstance(b, (int, float)) and b else None
+        out.append({"metric": k, "value": v, "before": b, "change": change})
+    return out
+
+
+def split_step(completion: str, step: int | None) -> tuple[str, str, str]:
+    """(before, the first failing step, after) of a completion: the step is the `step`-th
+    calculator annotation when the completion has them, else its `step`-th line.
+
+    >>> split_step("1+2=3\\n4+5=8\\n>8", 1)
+    ('1+2=3\\n', '4+5=8', '\\n>8')
+    >>> split_step("a <<2*3=7>> b <<7+1=8>>", 0)
+    ('a ', '<<2*3=7>>', ' b <<7+1=8>>')
+    >>> split_step("no steps", None)
+    ('no steps', '', '')
+    """
+    if step is None or step < 0:
+        return completion, "", ""
+    spans = [m.span() for m in _ANNOTATION.finditer(completion)]
+    if not spans:
+        at = 0
+        for k, line in enumerate(completion.split("\n")):
+            if k == step:
+                spans = [(at, at + len(line))]
+                break
+            at += len(line) + 1
+        step = 0
+    if step >= len(spans):
+        return completion, "", ""
+    a, b = spans[step]
+    return completion[:a], completion[a:b], completion[b:]
+
+
+def _by_problem(samples: list[dict]) -> list[dict]:
+    """The sampled rows grouped by problem: the prompt and reference once, then each sample."""
+    groups: dict[str, dict] = {}
+    for r in samples:
+        g = groups.setdefault(r["problem_id"] or r["row_id"], {
+            "problem_id": r["problem_id"], "prompt": r["prompt"], "reference": r["reference"],
+            "difficulty": r["difficulty"], "rows": []})
         verdict = ("correct" if r["correct"] and r["steps_ok"] is not False else
                    "bad steps" if r["correct"] else "wrong" if r["correct"] is not None else "unverified")
         why = r["drop_reason"] or ""
         if r["dup_of"]:
             why += f" (of {r['dup_of']})"
-        if r["first_bad_step"] is not None and not r["kept"]:
-            why += f" · first bad step {r['first_bad_step']}"
-        rows.append(
-            f'<tr class="{"kept" if r["kept"] else "dropped"}" data-sampler="{e(r["sampler"] or "-")}">'
-            f'<td>{e(r["row_id"])}</td><td>{"kept" if r["kept"] else "dropped"}<br><small>{e(why)}</small></td>'
-            f'<td>{e(verdict)}<br><small>{e(str(r["error_kind"] or ""))}</small></td>'
-            f'<td>{e(str(r["sampler"]))}</td><td>{_fmt(r["difficulty"])}</td>'
-            f'<td><pre>{e(r["prompt"] or "")}</pre></td><td><pre>{e(r["completion"] or "")}</pre></td>'
-            f'<td>{e(str(r["reference"]))}<br><small>got {e(str(r["extracted"]))}</small></td></tr>'
-        )
-    head = "".join(f"<th>{c}</th>" for c in ("row", "kept", "verdict", "sampler", "difficulty", "prompt",
-                                              "completion", "answer"))
-    n_kept = sum(1 for r in s["samples"] if r["kept"])
-    note = (f'<p class="none">{len(s["samples"])} rows ({n_kept} kept, {len(s["samples"]) - n_kept} dropped): '
-            "a seeded sample of the version.</p>")
-    return (note + controls + f'<table id="samples"><thead><tr>{head}</tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table>")
-
-
-def _pair(left: str, right: str) -> str:
-    return f'<div class="pair"><div>{left}</div><div>{right}</div></div>'
-
-
-def _section(title: str, body: str) -> str:
-    anchor = title.lower().replace(" ", "-")
-    return f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>'
-
-
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#222;background:#fafafa}
-header{background:#23395b;color:#fff;padding:14px 28px}header h1{margin:0;font-size:22px}
-header p{margin:4px 0 0;opacity:.8}main{padding:8px 28px 40px;max-width:1200px}
-nav a{color:#cfe0f5;margin-right:12px;font-size:13px}
-section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:4px 18px 14px;margin:14px 0}
-h2{font-size:17px;margin:12px 0}table{border-collapse:collapse;margin:8px 0;font-size:13px}
-th,td{border-bottom:1px solid #eee;padding:3px 10px;text-align:left;vertical-align:top}
-th{background:#f3f5f8}pre{margin:0;white-space:pre-wrap;font:12px/1.3 ui-monospace,monospace;max-width:420px}
-.cards{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}.card{border:1px solid #e3e3e3;border-radius:6px;
-padding:8px 14px;min-width:90px}.card .v{font-size:20px;font-weight:600}.card .k{font-size:12px;color:#666}
-.pair{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}.plot{max-width:100%;display:block;margin:6px 0}.none{color:#777}
-.alert{background:#fff4e5;border:1px solid #f0b35b;border-radius:6px;padding:8px 14px;margin:12px 0}
-.controls{margin:8px 0}.filter button{border:1px solid #bbb;background:#fff;padding:3px 10px;cursor:pointer}
-.filter button.on{background:#23395b;color:#fff}tr.dropped td:nth-child(2){color:#c0504d}
-tr.kept td:nth-child(2){color:#4a9a5b}small{color:#777}
-"""
-
-_JS = """
-document.addEventListener('DOMContentLoaded', function () {
-  var rows = Array.prototype.slice.call(document.querySelectorAll('#samples tbody tr'));
-  var show = 'all', sampler = document.getElementById('sampler'), search = document.getElementById('search');
-  function apply() {
-    var q = search.value.toLowerCase(), n = 0;
-    rows.forEach(function (r) {
-      var ok = (show === 'all' || r.classList.contains(show)) &&
-               (!sampler.value || r.dataset.sampler === sampler.value) &&
-               (!q || r.textContent.toLowerCase().indexOf(q) >= 0);
-      r.style.display = ok ? '' : 'none';
-      if (ok) { n += 1; }
-    });
-    document.getElementById('shown').textContent = n + ' of ' + rows.length + ' shown';
-  }
-  document.querySelectorAll('.filter button').forEach(function (b) {
-    b.addEventListener('click', function () {
-      document.querySelectorAll('.filter button').forEach(function (x) { x.classList.remove('on'); });
-      b.classList.add('on');
-      show = b.dataset.show;
-      apply();
-    });
-  });
-  sampler.addEventListener('change', apply);
-  search.addEventListener('input', apply);
-  apply();
-});
-"""
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>{title} · synthloop quality report</title>
-<style>{css}</style></head>
-<body><header><h1>{title}</h1><p>synthloop quality report · published {generated}</p>
-<nav><a href="#summary">summary</a><a href="#pass-rate-by-sampler">samplers</a><a href="#drop-reasons">drops</a>
-<a href="#dedup-clusters">dedup</a><a href="#diversity-metrics">diversity</a><a href="#across-rounds">rounds</a>
-<a href="#samples">samples</a></nav></header>
-<main>{alerts}
-{body}
-</main>
-<script>{js}</script>
-</body></html>
-"""
+        bad = r["first_bad_step"] if r["steps_ok"] is False or not r["correct"] else None
+        if bad is not None:
+            why += f" · first bad step {bad + 1}"
+        g["rows"].append(r | {"verdict": verdict, "why": why, "parts": split_step(r["completion"] or "", bad)})
+    for g in groups.values():
+        g["kept"] = sum(1 for r in g["rows"] if r["kept"])
+    return list(groups.values())

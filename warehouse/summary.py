@@ -13,8 +13,9 @@ import duckdb
 from .catalog import Catalog, row_counts
 
 # Metric keys with a structure drawn elsewhere; every other numeric key is a diversity/quality score.
+# `embedding_sample` is a count (texts embedded), not a score: drawn beside the scores it flattened them.
 _STRUCTURED = {"generated", "correct", "kept", "tokens", "problems", "problems_solved", "drop_reasons",
-               "by_sampler", "by_difficulty"}
+               "by_sampler", "by_difficulty", "embedding_sample"}
 
 
 def summarize(cat: Catalog, ref: str, n_samples: int = 200, seed: int = 0) -> dict:
@@ -54,8 +55,14 @@ def summarize(cat: Catalog, ref: str, n_samples: int = 200, seed: int = 0) -> di
               (SELECT count(*) AS size FROM t WHERE cluster_id IS NOT NULL GROUP BY cluster_id)
             GROUP BY ALL ORDER BY size""")
         lengths = rows("SELECT kept, n_tokens, length(completion) AS chars FROM t")
+        # Near-duplicate pairs inside this version, side by side (the first of each cluster kept).
+        near_dups = rows("""
+            SELECT d.row_id, d.completion, d.dup_of, o.completion AS dup_of_completion, d.sampler,
+                   o.sampler AS dup_of_sampler, d.prompt
+            FROM t AS d JOIN t AS o ON o.row_id = d.dup_of
+            WHERE d.dup_of IS NOT NULL ORDER BY hash(d.row_id) LIMIT 12""")
         samples = rows(f"""
-            SELECT row_id, kept, correct, steps_ok, first_bad_step, error_kind, drop_reason, dup_of,
+            SELECT row_id, problem_id, kept, correct, steps_ok, first_bad_step, error_kind, drop_reason, dup_of,
                    sampler, difficulty, prompt, reference, extracted, completion, n_tokens
             FROM (SELECT *, row_number() OVER (PARTITION BY kept ORDER BY hash(row_id, {int(seed)})) AS i FROM t)
             WHERE i <= {int(n_samples) // 2} ORDER BY row_id""")
@@ -78,6 +85,7 @@ def summarize(cat: Catalog, ref: str, n_samples: int = 200, seed: int = 0) -> di
         "cluster_sizes": cluster_sizes,
         "lengths": lengths,
         "samples": samples,
+        "near_duplicates": near_dups,
         "history": history(cat, info["name"], info["round"]),
         "config": info["config"],
     }
@@ -132,13 +140,19 @@ def history(cat: Catalog, name: str, up_to_round: int | None) -> list[dict]:
             "k": ev.get("k"),
             "scores": scores(m),
             "allocation": allocation(m),
+            # Held-out accuracy per difficulty (the heatmap), and the curriculum's frontier when it
+            # recorded one (`curriculum: {policy, frontier, by_difficulty}` in the data metrics).
+            "by_difficulty": {int(d): v.get("accuracy") for d, v in (ev.get("by_difficulty") or {}).items()
+                              if isinstance(v, dict)},
+            "frontier": (m.get("curriculum") or {}).get("frontier") if isinstance(m.get("curriculum"), dict) else None,
+            "reason": r["reason"] if r else None,
         })
     return out
 
 
 def allocation(metrics: dict) -> dict[str, float]:
     """Share of the round's samples each sampler got: an explicit allocation when the round
-    recorded one (adaptive portfolios), else what the samplers actually generated."""
+    recorded one, else what the samplers actually generated."""
     for key in ("allocation", "sampler_allocation", "shares"):
         alloc = metrics.get(key)
         if isinstance(alloc, dict) and alloc and all(isinstance(v, (int, float)) for v in alloc.values()):
@@ -165,6 +179,12 @@ def markdown(s: dict) -> str:
         + " | ".join(str(v) for v in c.get("by_verdict", {}).values()) + " |",
         "",
     ]
+    this = next((h for h in s["history"] if h["round"] == i["round"]), None)
+    if this and this["eval"]:  # the model trained on this round's data, and the gate's verdict
+        ev = this["eval"]
+        gate = this.get("reason") or "-"
+        head = f"**held-out accuracy** {_pct(ev.get('accuracy'))} · pass@{this['k']} {_pct(ev.get('pass_at_k'))}"
+        lines += [f"{head} · **gate** {gate}", ""]
     for alert in s["alerts"]:
         lines.insert(2, f"> **alert:** {alert}\n")
     lines += ["## By sampler", "", "| sampler | n | pass rate | kept | kept / 1k tokens |", "|---|---:|---:|---:|---:|"]

@@ -106,3 +106,18 @@ def test_score_rows_counts():
     assert m["distinct_1"] == 1.0 and m["collapse_alerts"] == [] and "vendi" not in m
     worse = score_rows(rows, NO_MODEL, previous={"distinct_2": 1.0, "distinct_correct_per_problem": 3.0})
     assert worse["collapse_alerts"] and "distinct_correct_per_problem" in worse["collapse_alerts"][0]
+
+
+def test_a_steady_decline_is_an_alert_where_no_single_drop_is():
+    """Vendi 6.59 -> 6.45 -> 6.27 (issue 14): each step is ~2-3%, far from the 20% collapse alert."""
+    from synthloop.filters.diversity import DiversityConfig, collapse_alerts, trend_alerts
+
+    cfg = DiversityConfig()
+    series = [{"vendi": 6.59, "distinct_2": 0.041}, {"vendi": 6.45, "distinct_2": 0.043}, {"vendi": 6.27, "distinct_2": 0.040}]
+    assert collapse_alerts(series[2], series[1], cfg) == [] and collapse_alerts(series[1], series[0], cfg) == []
+    (alert,) = trend_alerts(series, cfg)
+    assert alert.startswith("diversity trend: vendi fell 3 rounds in a row") and "-4.9%" in alert
+    assert trend_alerts(series[:2], cfg) == []  # two rounds are not a trend
+    rising = [{"compression_ratio": x} for x in (3.0, 3.1, 3.3)]  # lower is more diverse: a rise is a decline
+    assert trend_alerts(rising, DiversityConfig(watch=("compression_ratio",)))[0].startswith(
+        "diversity trend: compression_ratio rose")

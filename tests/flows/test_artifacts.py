@@ -44,5 +44,11 @@ def test_summary_artifacts_on_the_flow_run(prefect_harness, tmp_path):
     keys2, run2 = a_round("Art_run@2")
     assert keys2 == keys and latest(keys["summary"])["flow_run_id"] == run2 != run_id
     assert latest(keys["summary"])["data"].startswith("# Art_run@2")
-    assert [r["round"] for r in json.loads(latest(keys["rounds"])["data"])] == [0, 1, 2]
+    rounds = json.loads(latest(keys["rounds"])["data"])
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    # Every round's columns in every row (Prefect takes the columns from the first row, round 0),
+    # held-out accuracy and the gate's reason included; the summary says both too (issue 14).
+    assert all(set(r) == set(rounds[2]) for r in rounds) and {"accuracy", "gate", "distinct_2"} <= set(rounds[0])
+    assert rounds[2]["gate"] == "no regression" and rounds[0]["distinct_2"] is None
+    assert "**held-out accuracy** 60.0%" in latest(keys["summary"])["data"] and "**gate** no regression" in latest(keys["summary"])["data"]
     assert artifact_key("a.B_c", "x") == "synthloop-a-b-c-x"

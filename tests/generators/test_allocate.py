@@ -126,3 +126,14 @@ def test_plan_round_from_last_rows_keeps_the_total_and_records_why():
     d1, d4 = rec["problems"]["by_bucket"]["addition/d1"], rec["problems"]["by_bucket"]["addition/d4"]
     assert d1["max"] < d4["min"] and d1["last_pass_rate"] == pytest.approx(0.75) and d4["last_pass_rate"] == 0
     assert "correct last round" in d4["reason"]
+
+
+def test_first_round_records_what_each_sampler_really_gets():
+    """2 samples per problem over 3 equal samplers: the third gets none, and the record says so
+    (it said 1/3 each)."""
+    portfolio = [PortfolioEntry(Sampler(n), 1.0) for n in ("cool", "warm", "hot")]
+    problems = [object()] * 10
+    plan = plan_round(problems, portfolio, 2, None, min_share=0.1, k_min=1, k_max=4)
+    assert plan.record["shares"] == {"cool": 0.5, "warm": 0.5, "hot": 0.0}
+    assert {n: v["samples"] for n, v in plan.record["samplers"].items()} == {"cool": 10, "warm": 10, "hot": 0}
+    assert sum(v["samples"] for v in plan.record["samplers"].values()) == plan.record["samples"] == 20

@@ -1,0 +1,35 @@
+"""The rows `synthloop status` prints: one per finished round, read from the catalog alone.
+
+Kept apart from `stages` on purpose: `synthloop status` imports this module and the catalog only,
+never torch, transformers or Prefect, so it answers in about a second (`python -X importtime`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from synthloop.warehouse import Catalog
+
+
+def status_rows(cat: Catalog, run: str) -> list[dict]:
+    """One row per finished round, the keys `synthloop status --json` prints."""
+    out = []
+    for r in cat.rounds(run):
+        m = r["metrics"]
+        ev = m.get("eval", {})
+        data = m.get("data", {})
+        out.append({
+            "round": r["round"], "model": r["model_out"], "promoted": r["promoted"],
+            "dataset_version": r["dataset_version"], "generated": m.get("generated"),
+            "correct": m.get("correct"), "kept": m.get("kept"),
+            "heldout_accuracy": ev.get("accuracy"), "pass_at_k": ev.get("pass_at_k"), "k": ev.get("k"),
+            "maj_at_k": ev.get("maj_at_k"), "distinct_2": data.get("distinct_2"),
+            "distinct_correct_per_problem": data.get("distinct_correct_per_problem"),
+            "distinct_3": data.get("distinct_3"), "compression_ratio": data.get("compression_ratio"),
+            "vendi": data.get("vendi"), "mean_embedding_distance": data.get("mean_embedding_distance"),
+            "collapse_alerts": data.get("collapse_alerts", []),
+            "by_difficulty": {d: v["accuracy"] for d, v in ev.get("by_difficulty", {}).items()},
+            "reason": r["reason"],
+        })
+    return out
