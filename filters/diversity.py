@@ -176,6 +176,20 @@ def trend_alerts(series: list[dict], cfg: DiversityConfig) -> list[str]:
     return out
 
 
+def score_line(round: int, m) -> str:
+    """The score stage's one-line summary (a `RoundMetrics`), for the log.
+
+    >>> from types import SimpleNamespace as M
+    >>> score_line(2, M(kept=3, generated=8, problems_solved=2, problems=4, distinct_2=0.0412, vendi=None, collapse_alerts=[]))
+    'round 2: scored: 3 of 8 rows kept, 2 of 4 problems solved, distinct-2 0.0412'
+    """
+    line = (f"round {round}: scored: {m.kept} of {m.generated} rows kept, {m.problems_solved} of {m.problems} "
+            f"problems solved, distinct-2 {m.distinct_2:.3g}")
+    if m.vendi is not None:
+        line += f", vendi {m.vendi:.3g}"
+    return line + "".join(f"; ALERT {a}" for a in m.collapse_alerts)
+
+
 def collapse_alerts(current: dict, previous: dict | None, cfg: DiversityConfig) -> list[str]:
     """One line per watched score that moved against diversity by more than `collapse_drop`.
 

@@ -109,6 +109,10 @@ class GenerationSpec(_Strict):
         SamplerSpec(name="hot", temperature=1.1, min_p=0.05),
     ]
     # -- adaptive allocation and backend (issue 4; see generators/allocate.py) --
+    # How prompts reach the model (generators/prompts.py): auto uses the tokenizer's chat template
+    # when it has one (instruction-tuned models), chat requires it, raw sends the text as it is.
+    # Generation, the held-out evaluation and fine-tuning all use the same format; rows record it.
+    prompt_format: Literal["auto", "chat", "raw"] = "auto"
     backend: Literal["transformers", "vllm"] = "transformers"  # vllm: GPU, `pip install -e ".[gpu]"`
     # From round 2 on: shift sampler shares toward the best kept-per-token yield of the last round
     # and give problems samples by last round's pass rates; the round's total stays problems x K.

@@ -23,23 +23,24 @@ import torch
 from synthloop.domains import Domain, Problem, get_domain
 from synthloop.filters.dedup import DedupMetrics, apply_decisions, live_signatures, with_signatures
 from synthloop.filters.dedup import decide as dedup_decisions
-from synthloop.filters.diversity import RoundMetrics, RoundScorer
+from synthloop.filters.diversity import RoundMetrics, RoundScorer, score_line, trend_alerts
 from synthloop.filters.verify import VerifyMetrics, verify_table
 from synthloop.generators.allocate import RoundPlan, fixed_plan, plan_round, split_budget
 from synthloop.generators.hf import HFBackend
 from synthloop.generators.portfolio import PortfolioEntry, generate_rows, sample_slots
+from synthloop.generators.prompts import prompt_format
 from synthloop.training import model as model_lib
 from synthloop.training.evaluate import evaluate, heldout_problems
 from synthloop.training.gate import gate
 from synthloop.training.sft import train
 from synthloop.warehouse import Catalog
-from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
 from synthloop import __version__
 
-from . import shards
+from . import shards, trainset
 from .config import LoopConfig
+from .progress import Progress, say
 from .shards import Part, Shard
 from .status import status_rows  # noqa: F401  (re-exported: round.py, serve.py)
 
@@ -88,12 +89,14 @@ def heldout(cfg: LoopConfig) -> list[Problem]:
 
 def evaluate_model(path: Path, cfg: LoopConfig) -> dict:
     backend = HFBackend.from_path(path, batch_size=cfg.generation.batch_size)
+    fmt = prompt_format(path, cfg.generation.prompt_format)  # the rounds' format: chat models are asked as chat
     doms = domains_of(cfg)
     problems = heldout(cfg)
     per_domain = {}
-    for name, dom in doms.items():
-        ps = [p for p in problems if p.domain == name]
-        per_domain[name] = evaluate(backend, dom, ps, cfg.eval)
+    with _bar(len(problems) * (1 + cfg.eval.n_samples), f"evaluate {Path(path).name}") as bar:
+        for name, dom in doms.items():
+            ps = [p for p in problems if p.domain == name]
+            per_domain[name] = evaluate(backend, dom, ps, cfg.eval, prompt_format=fmt, progress=bar.update)
     if len(per_domain) == 1:
         return next(iter(per_domain.values()))
     # Several domains: the headline numbers are weighted by problem count.
@@ -105,8 +108,8 @@ def evaluate_model(path: Path, cfg: LoopConfig) -> dict:
     return merged | {"k": cfg.eval.k, "n_problems": total, "by_domain": per_domain}
 
 
-def _bar(total: int, desc: str):
-    return tqdm(total=total, desc=desc, leave=False, disable=None, dynamic_ncols=True)
+def _bar(total: int, desc: str) -> Progress:
+    return Progress(total, desc)  # a bar in a terminal, a line every 30 s in a log (flows/progress.py)
 
 
 def _train_into(model_in: Path | None, pairs, train_cfg, out: Path, cfg: LoopConfig, desc: str) -> dict:
@@ -155,6 +158,8 @@ def bootstrap(cat: Catalog, cfg: LoopConfig) -> dict:
                            metrics={"eval": metrics, "train": stats})
         info = cat.model(model_id)
     m = info["metrics"]["eval"]
+    say(f"bootstrap: {model_id} from {path}: held-out accuracy {m['accuracy']:.3f}, pass@{m['k']} {m['pass_at_k']:.3f} "
+        f"({m.get('prompt_format', 'raw')} prompts)")
     metrics = {"eval": m, "train": info["metrics"]["train"], "generated": None, "correct": None, "kept": None}
     cat.finish_round(cfg.name, 0, dataset_version=None, model_in=None, model_out=model_id,
                      promoted=True, reason="bootstrap", metrics=metrics)
@@ -220,7 +225,7 @@ def generate(cfg: LoopConfig, round: int, model: dict, part: Part) -> Shard:
             rows = generate_rows(
                 backend, problems, portfolio, cfg.generation.samples_per_problem, round=round,
                 seed=cfg.seed, model_id=model["model_id"], config_hash=cfg.config_hash(),
-                progress=bar.update, slots=slots,
+                progress=bar.update, slots=slots, prompt_format=prompt_format(model["path"], cfg.generation.prompt_format),
             )
     return shards.write_shard(pa.Table.from_pylist(rows), out)
 
@@ -263,6 +268,8 @@ def score(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], allocat
     for s in final:
         scorer.add(s.read(columns=SCORE_COLUMNS))
     metrics = scorer.finish(previous_metrics(cat, cfg.name, round), kept_texts=lambda idx: _kept_texts(final, idx))
+    metrics.collapse_alerts += trend_alerts([*earlier_metrics(cat, cfg.name, round), metrics.to_dict()], cfg.diversity)
+    say(score_line(round, metrics))
     return replace(metrics, allocation=allocation)
 
 
@@ -274,6 +281,7 @@ def publish(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], metri
         metrics=metrics.to_dict(),
     )
     shutil.rmtree(shards.round_dir(cat.home, cfg.name, round), ignore_errors=True)
+    say(f"round {round}: published {cfg.name}@{version}: {metrics.generated} rows, {metrics.kept} kept")
     return version
 
 
@@ -378,6 +386,11 @@ def prior_signatures(cat: Catalog, name: str, before_round: int):
             yield from zip(t["row_id"].to_pylist(), sigs)
 
 
+def earlier_metrics(cat: Catalog, name: str, round: int) -> list[dict]:
+    """The data metrics of every round before `round`, oldest first (the trend alert reads them)."""
+    return [v["metrics"] for v in cat.versions(name) if v["round"] is not None and 0 < v["round"] < round]
+
+
 def previous_metrics(cat: Catalog, name: str, round: int) -> dict | None:
     """The data metrics of the last round before `round` (the collapse alert compares against them)."""
     earlier = [v for v in cat.versions(name) if v["round"] is not None and 0 < v["round"] < round]
@@ -391,26 +404,7 @@ def round_version(cat: Catalog, name: str, round: int) -> dict | None:
 
 def training_pairs(cat: Catalog, cfg: LoopConfig, round: int) -> list[tuple[str, str]]:
     """The round's training set under the data policy (see `FinetuneSpec`), capped per problem."""
-    ft = cfg.finetune
-    versions = [v for v in cat.versions(cfg.name) if v["round"] is not None and v["round"] <= round]
-    if ft.policy in ("replace", "mix"):
-        versions = [v for v in versions if v["round"] == round]
-    per_problem: dict[str, int] = {}
-    pairs = []
-    for v in versions:
-        t = cat.read_table(f"{cfg.name}@{v['version']}", columns=["problem_id", "prompt", "completion", "kept"], kept_only=True)
-        for pid, prompt, completion in zip(*(t[c].to_pylist() for c in ("problem_id", "prompt", "completion"))):
-            if per_problem.get(pid, 0) < ft.max_per_problem:
-                per_problem[pid] = per_problem.get(pid, 0) + 1
-                pairs.append((prompt, completion))
-    n_seed = ft.seed_replay
-    if ft.policy == "mix":  # seed examples make up mix_fraction of the result
-        n_seed = int(len(pairs) * ft.mix_fraction / (1 - ft.mix_fraction) + 0.5)
-    if n_seed and not cfg.bootstrap.base_model:
-        seed_pairs, _ = seed_set(cfg)
-        rng = random.Random(f"replay-{cfg.seed}-{round}")
-        pairs += rng.sample(seed_pairs, min(n_seed, len(seed_pairs)))
-    return pairs
+    return trainset.training_pairs(trainset.training_rows(cat, cfg, round)[0])
 
 
 def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_version: int) -> dict:
@@ -420,13 +414,20 @@ def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_
     if existing and "eval" in existing["metrics"]:
         return existing
     path = cat.home / "models" / model_id
-    pairs = training_pairs(cat, cfg, round)
+    if why := trainset.empty_round_reason(cat, cfg, round, model_in):
+        return {"model_id": None, "no_data": why}  # nothing to learn from: `decide` records it
+    rows, sources = trainset.training_rows(cat, cfg, round)
+    train_version = trainset.publish_training_set(cat, cfg, round, rows, sources, model_id, code_version())
     tcfg = replace(cfg.finetune.train, seed=cfg.seed + round)
     start = model_in if cfg.finetune.init == "previous" else cat.model(f"{cfg.name}-m0")
+    fmt = prompt_format(start["path"], cfg.generation.prompt_format)
+    pairs = [(fmt(p), c) for p, c in trainset.training_pairs(rows)]  # prompts as the model is asked them
     stats = _train_into(Path(start["path"]), pairs, tcfg, path, cfg, f"round {round}: finetune")
     metrics = evaluate_model(path, cfg)
+    say(f"round {round}: fine-tuned {model_id} on {trainset.train_name(cfg.name)}@{train_version} ({len(pairs)} examples, "
+        f"{fmt.name} prompts): held-out accuracy {metrics['accuracy']:.3f}, pass@{metrics['k']} {metrics['pass_at_k']:.3f}")
     cat.register_model(model_id, path, round=round, parent=model_in["model_id"], status="candidate",
-                       dataset=cfg.name, dataset_version=dataset_version,
+                       dataset=trainset.train_name(cfg.name), dataset_version=train_version,
                        metrics={"eval": metrics, "train": stats, "train_examples": len(pairs)})
     return cat.model(model_id)
 
@@ -434,10 +435,14 @@ def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_
 def decide(cat: Catalog, cfg: LoopConfig, round: int, candidate: dict, model_in: dict,
            dataset_version: int, data_metrics: dict) -> dict:
     """Gate the candidate against the incumbent, record the verdict and the round."""
+    if candidate.get("no_data"):
+        say(f"round {round}: {candidate['no_data']}")
+        return trainset.record_empty_round(cat, cfg, round, model_in, dataset_version, data_metrics, candidate["no_data"])
     ok, why = gate(candidate["metrics"]["eval"], model_in["metrics"]["eval"], cfg.gate)
+    say(f"round {round}: gate: {candidate['model_id']} {'promoted' if ok else 'not promoted'}: {why}")
     cat.register_model(candidate["model_id"], Path(candidate["path"]), round=round,
                        parent=model_in["model_id"], status="promoted" if ok else "rejected",
-                       dataset=cfg.name, dataset_version=dataset_version, reason=why,
+                       dataset=candidate["dataset"], dataset_version=candidate["dataset_version"], reason=why,
                        metrics=candidate["metrics"])
     metrics = {
         "eval": candidate["metrics"]["eval"], "train": candidate["metrics"]["train"],

@@ -77,6 +77,12 @@ def process_logits(
     return torch.empty_like(scores).scatter_(1, order, sorted_scores)
 
 
+def _cache_of(out):
+    """The KV cache of a forward pass's output, under its new name or its old one."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
 class HFBackend:
     """Generate with any transformers causal LM (the built-in model or a user's folder)."""
 
@@ -89,7 +95,11 @@ class HFBackend:
         self.tokenizer.padding_side = "left"
         # The prompt pass needs logits at the last position only: with a large vocabulary, logits
         # for every prompt position cost more time and memory than the rest of the pass.
-        self._last_only = "logits_to_keep" in inspect.signature(model.forward).parameters
+        params = inspect.signature(model.forward).parameters
+        self._last_only = "logits_to_keep" in params
+        # transformers renamed the KV cache argument `past_key_values` -> `cache` (the old name
+        # warns twice a round and goes away in 5.40); older releases and some models know only the old.
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     @classmethod
     def from_path(cls, path, batch_size: int = 256, device: str | None = None) -> HFBackend:
@@ -142,7 +152,7 @@ class HFBackend:
         position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
         keep = {"logits_to_keep": 1} if self._last_only else {}
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True, **keep)
-        past = out.past_key_values
+        past = _cache_of(out)
         logits = out.logits[:, -1, :].float()
         new_tokens, logps = [], []
         done = torch.zeros(B, dtype=torch.bool, device=dev)
@@ -165,10 +175,10 @@ class HFBackend:
                 input_ids=nxt[:, None],
                 attention_mask=attn,
                 position_ids=position_ids,
-                past_key_values=past,
                 use_cache=True,
+                **{self._cache_arg: past},
             )
-            past = out.past_key_values
+            past = _cache_of(out)
             logits = out.logits[:, -1, :].float()
 
         toks = torch.stack(new_tokens, 1).tolist()

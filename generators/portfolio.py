@@ -14,7 +14,7 @@ from synthloop.domains import Problem
 
 from .allocate import deal, sampler_counts, split_budget
 from .base import Request, Sampler, sample_seed
-from .prompts import render
+from .prompts import RAW, PromptFormat, render
 
 __all__ = ["PortfolioEntry", "generate_rows", "sample_slots", "split_budget"]
 
@@ -54,12 +54,14 @@ def generate_rows(
     progress: Callable[[int], None] | None = None,
     budgets: Sequence[int] | None = None,
     slots: Sequence[Sequence[int]] | None = None,
+    prompt_format: PromptFormat = RAW,
 ) -> list[dict]:
     """Samples per problem (k each, or `budgets[i]` for problem i) from the portfolio, as rows.
 
     Without budgets each problem splits its k samples by share, in portfolio order. A sample's
     seed depends on (seed, round, problem, sampler, index) only, so reruns reproduce it. `slots`
     (from `sample_slots`) gives each problem's sampler picks directly: one shard of a round.
+    `prompt_format` (a chat template, or raw) finishes each prompt for the model; rows record it.
     """
     if slots is None:
         slots = sample_slots(len(problems), portfolio, k, budgets)
@@ -71,7 +73,7 @@ def generate_rows(
             sampler = portfolio[i].sampler
             extra = (sampler.seed,) if sampler.seed else ()  # seed 0 keeps the seeds of old rows
             s = sample_seed(seed, round, p.id, sampler.name, j, *extra)
-            requests.append(Request(render(p.prompt, sampler.prompt_variant), sampler, s))
+            requests.append(Request(prompt_format(render(p.prompt, sampler.prompt_variant)), sampler, s))
             meta.append((p, sampler, s, j))
     completions = backend.generate(requests, progress=progress)
     rows = []
@@ -84,6 +86,7 @@ def generate_rows(
                 "domain": p.domain,
                 "difficulty": p.difficulty,
                 "prompt": p.prompt,
+                "prompt_format": prompt_format.name,
                 "reference": p.answer,
                 "completion": c.text,
                 "sampler": sampler.name,

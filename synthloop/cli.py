@@ -14,7 +14,13 @@ from typing import Annotated
 
 # Before Prefect, transformers or datasets are imported: no telemetry, no hub, quiet logs.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect's own chatter stays off the terminal (its console handler: warnings only), but the
+# flow and task run loggers send INFO to the API: the UI's Logs tab shows each stage's summary
+# and the gate's reason (flows/progress.py `say`), which WARNING used to drop.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "INFO")
+os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "INFO")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -105,6 +111,8 @@ def _status_table(rows: list[dict], title: str) -> Table:
     for r in rows:
         by = " ".join(f"{d}:{100 * a:.0f}" for d, a in r["by_difficulty"].items())
         gate = "bootstrap" if r["round"] == 0 else ("promoted" if r["promoted"] else "[red]rejected[/]")
+        if (r.get("reason") or "").startswith("no kept rows"):  # flows/trainset.NO_DATA: nothing was trained
+            gate = "[yellow]no data[/]"
         t.add_row(
             str(r["round"]), r["model"], _fmt(r["dataset_version"] and f"v{r['dataset_version']}"),
             _fmt(r["generated"]), _fmt(r["correct"]), _fmt(r["kept"]),
@@ -205,18 +213,19 @@ def _check_same_config(cat, cfg) -> None:
 
 
 def _forget_run(cat, run: str) -> None:
-    """Remove exactly run `run`: its two datasets, its rounds, the models it made (`<run>-m<N>`,
+    """Remove exactly run `run`: its datasets (rounds, seed set, training sets), its rounds, the models it made (`<run>-m<N>`,
     matched whole: no LIKE, so `demo` never touches `demo-mix` and `_` is no wildcard) and their
     folders under the home. A user's own base model folder is registered but never deleted."""
     owned = re.compile(re.escape(run) + r"-m[0-9]+")
     rows = cat.query("SELECT model_id, path FROM models")
     models = [r for r in rows if owned.fullmatch(r["model_id"])]
     with cat.write() as con:
-        con.execute("DELETE FROM datasets WHERE name IN (?, ?)", [run, f"{run}-seed"])
+        con.execute("DELETE FROM datasets WHERE name IN (?, ?, ?)", [run, f"{run}-seed", f"{run}-train"])
         con.execute("DELETE FROM rounds WHERE run = ?", [run])
         for m in models:
             con.execute("DELETE FROM models WHERE model_id = ?", [m["model_id"]])
-    for d in (cat.home / "data" / run, cat.home / "data" / f"{run}-seed", cat.home / "staging" / run):
+    for d in (cat.home / "data" / run, cat.home / "data" / f"{run}-seed", cat.home / "data" / f"{run}-train",
+              cat.home / "staging" / run):
         shutil.rmtree(d, ignore_errors=True)
     root = cat.home / "models"
     for folder in root.iterdir() if root.is_dir() else []:
@@ -314,6 +323,28 @@ from synthloop.cli_data import register as _register_data_commands
 
 # datasets list|show|diff|sql, pull, report, serve
 _register_data_commands(app)
+
+
+@app.command()
+def init(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Your model folder (saved with save_pretrained).", show_default=False)],
+    problems: Annotated[Path, typer.Option("--problems", "-p", help="Your problems: JSONL or Parquet with a prompt "
+                                           "(or question) and an answer column.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Config file to write.")] = Path("synthloop.yaml"),
+    name: Annotated[str, typer.Option("--name", help="Run / dataset name.")] = "mine",
+    small: Annotated[bool, typer.Option("--small", help="Tiny budgets: a first try on a CPU in minutes.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+):
+    """Write a commented starter config for your own model folder and problem file."""
+    from synthloop.flows.starter import inspect_model, inspect_problems, write_starter
+
+    write_starter(out, model, problems, name, small, force)
+    m, p = inspect_model(model), inspect_problems(problems)
+    console.print(f"wrote {escape(str(out))}: model {escape(str(model))} (chat template: "
+                  f"{'yes' if m['chat_template'] else 'no'}), problems {escape(str(problems))} ({p['rows']} rows, "
+                  f"{p['prompt_column']} -> answer, {p['checker']} checker)", highlight=False)
+    console.print(f"next: synthloop run -c {escape(str(out))}   (round 0 evaluates your model, then "
+                  "rounds generate, verify, fine-tune and gate)", highlight=False)
 
 
 @app.command()

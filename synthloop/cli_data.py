@@ -120,6 +120,11 @@ def show(ref: Ref, as_json: JsonOpt = False, verbose: VerboseOpt = False, home: 
                    ("by verdict", _pairs(c.get("by_verdict"))), ("drop reasons", _pairs(c.get("by_drop_reason"))),
                    ("error kinds", _pairs(c.get("by_error_kind")))):
         t.add_row(k, _num(val))
+    from synthloop.warehouse.lineage import used_by
+
+    for child in _guard(lambda: used_by(cat, v["name"], v["version"])):  # e.g. the training set of a round
+        models = ", ".join(f"{x['model_id']} ({x['status']})" for x in child["models"])
+        t.add_row("used by", escape(f"{child['ref']} ({child['rows']} rows)" + (f" -> model {models}" if models else "")))
     m = v["metrics"]
     for k, val in m.items():
         if k in _LONG:

@@ -7,12 +7,13 @@ The generation backend is injected (anything with `generate(requests) -> complet
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import comb
 
 from synthloop.domains import Domain, Problem
 from synthloop.generators.base import Request, Sampler, sample_seed
+from synthloop.generators.prompts import RAW, PromptFormat
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -58,14 +59,16 @@ def heldout_problems(domain: Domain, cfg: EvalConfig) -> list[Problem]:
     return domain.make_problems(cfg.n_problems, cfg.seed, list(cfg.difficulties))
 
 
-def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConfig) -> dict:
-    """All held-out metrics for the model behind `backend`."""
+def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConfig,
+             prompt_format: PromptFormat = RAW, progress: Callable[[int], None] | None = None) -> dict:
+    """All held-out metrics for the model behind `backend`; prompts finished by `prompt_format`
+    (the chat template when the rounds use one), `progress(n)` after each batch of generations."""
     greedy = Sampler("eval-greedy", temperature=0.0, max_new_tokens=cfg.max_new_tokens)
     hot = Sampler("eval-sample", temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
-    reqs = [Request(p.prompt, greedy, 0) for p in problems]
+    reqs = [Request(prompt_format(p.prompt), greedy, 0) for p in problems]
     for p in problems:
-        reqs += [Request(p.prompt, hot, sample_seed("eval", p.id, j)) for j in range(cfg.n_samples)]
-    outs = backend.generate(reqs)
+        reqs += [Request(prompt_format(p.prompt), hot, sample_seed("eval", p.id, j)) for j in range(cfg.n_samples)]
+    outs = backend.generate(reqs, progress=progress)
     g_outs, s_outs = outs[: len(problems)], outs[len(problems) :]
 
     by_diff: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -94,6 +97,7 @@ def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConf
     # pass@k for every power of two up to n_samples, from the same samples (`synthloop experiment passk`)
     metrics["pass_at"] = {str(k): sum(v) / len(v) for k, v in curve.items() if v}
     metrics["n_problems"] = len(problems)
+    metrics["prompt_format"] = prompt_format.name
     metrics["by_difficulty"] = {
         int(d): {key: sum(v) / len(v) for key, v in vals.items()} | {"n": len(vals["accuracy"])}
         for d, vals in sorted(by_diff.items())

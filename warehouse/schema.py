@@ -10,6 +10,7 @@ ROW_SCHEMA = pa.schema(
         ("domain", pa.string()),
         ("difficulty", pa.int32()),
         ("prompt", pa.string()),
+        ("prompt_format", pa.string()),  # raw, or chat: the prompt went through the model's chat template
         ("reference", pa.string()),  # the reference final answer
         ("completion", pa.string()),
         ("extracted", pa.string()),  # the final answer read from the completion

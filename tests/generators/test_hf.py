@@ -65,3 +65,21 @@ def test_warpers():
 def test_split_budget():
     assert split_budget(8, [1, 1, 1]) == [3, 3, 2]
     assert sum(split_budget(13, [0.2, 0.3, 0.5])) == 13
+
+
+def test_decoding_uses_the_current_cache_api():
+    """No `past_key_values` deprecation warning from the decoding loop (it breaks on transformers 5.40)."""
+    import warnings
+
+    from synthloop.generators.base import Request, Sampler
+    from synthloop.generators.hf import HFBackend
+    from synthloop.training.model import ModelConfig, build_model, build_tokenizer
+
+    tok = build_tokenizer(64)
+    model = build_model(ModelConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2), tok)
+    backend = HFBackend(model, tok, batch_size=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = backend.generate([Request("12+3=", Sampler("s", temperature=0.7, max_new_tokens=6), i) for i in range(3)])
+    assert len(out) == 3 and all(c.n_tokens >= 1 for c in out)
+    assert not [w for w in caught if "past_key_values" in str(w.message)], [str(w.message) for w in caught]

@@ -1,0 +1,122 @@
+"""A round's training set as a dataset version of its own, and the round that keeps nothing.
+
+A round's model trains on more than that round's version: `accumulate` takes every kept row so far,
+`max_per_problem` caps each problem, `mix`/`seed_replay` add seed-set rows. `training_rows` builds
+exactly that table; `publish_training_set` makes it `<run>-train@N` with lineage (its parents are
+the round versions and the seed set it drew from; the model is registered on it), so
+`synthloop pull <run>-train@N` gives the very rows the model was fine-tuned on.
+
+A round whose version kept no row has nothing new to learn from: it is recorded as such
+(`empty_round_reason`), nothing is fine-tuned, the incumbent stays, and the next round runs.
+Imports the catalog only: no torch, no Prefect.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from synthloop.warehouse import COLUMNS, ROW_SCHEMA, Catalog
+
+if TYPE_CHECKING:
+    from .config import LoopConfig
+
+NO_DATA = "no kept rows"  # how a round without training data starts its reason (status shows "no data")
+
+
+def train_name(run: str) -> str:
+    return f"{run}-train"
+
+
+def training_rows(cat: Catalog, cfg: LoopConfig, round: int) -> tuple[pa.Table, dict[str, int]]:
+    """The rows round `round` fine-tunes on, under the data policy (see `FinetuneSpec`) and the
+    per-problem cap, in training order; and how many come from each version (`{"run@v": n}`)."""
+    ft = cfg.finetune
+    versions = [v for v in cat.versions(cfg.name) if v["round"] is not None and v["round"] <= round]
+    if ft.policy in ("replace", "mix"):
+        versions = [v for v in versions if v["round"] == round]
+    per_problem: Counter = Counter()
+    parts, sources = [], {}
+    for v in versions:
+        ref = f"{cfg.name}@{v['version']}"
+        t = _rows(cat.read_table(ref, kept_only=True))
+        take = []
+        for i, pid in enumerate(t["problem_id"].to_pylist()):
+            if per_problem[pid] < ft.max_per_problem:
+                per_problem[pid] += 1
+                take.append(i)
+        if take:
+            parts.append(t.take(pa.array(take, pa.int64())))
+            sources[ref] = len(take)
+    n_from_rounds = sum(p.num_rows for p in parts)
+    n_seed = ft.seed_replay
+    if ft.policy == "mix":  # seed examples make up mix_fraction of the result
+        n_seed = int(n_from_rounds * ft.mix_fraction / (1 - ft.mix_fraction) + 0.5)
+    seed = cat.versions(f"{cfg.name}-seed") if n_seed and not cfg.bootstrap.base_model else []
+    if seed:
+        ref = f"{cfg.name}-seed@{seed[-1]['version']}"
+        t = _rows(cat.read_table(ref))
+        rng = random.Random(f"replay-{cfg.seed}-{round}")
+        # random.sample picks positions from the population's length alone: the same picks as
+        # sampling the seed set's (prompt, completion) pairs, which is what training used before.
+        picks = rng.sample(range(t.num_rows), min(n_seed, t.num_rows))
+        parts.append(t.take(pa.array(picks, pa.int64())))
+        sources[ref] = len(picks)
+    table = pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table()
+    return table, sources
+
+
+def _rows(t: pa.Table) -> pa.Table:
+    """`t` with exactly the row schema's columns (versions written before a column existed get nulls)."""
+    cols = [t[c] if c in t.column_names else pa.nulls(t.num_rows) for c in COLUMNS]
+    return pa.table(cols, names=COLUMNS).cast(ROW_SCHEMA)
+
+
+def training_pairs(table: pa.Table) -> list[tuple[str, str]]:
+    return list(zip(table["prompt"].to_pylist(), table["completion"].to_pylist()))
+
+
+def training_set_of(cat: Catalog, run: str, round: int) -> dict | None:
+    """The published training set of `round` of `run`, if any."""
+    found = [v for v in cat.versions(train_name(run)) if v["round"] == round] if _exists(cat, train_name(run)) else []
+    return found[-1] if found else None
+
+
+def _exists(cat: Catalog, name: str) -> bool:
+    return bool(cat.query("SELECT 1 FROM datasets WHERE name = ? LIMIT 1", [name]))
+
+
+def publish_training_set(cat: Catalog, cfg: LoopConfig, round: int, table: pa.Table, sources: dict[str, int],
+                         model_id: str, code_version: str | None = None) -> int:
+    """Publish the rows `model_id` is fine-tuned on as `<run>-train@N`; a rerun finds it again."""
+    existing = training_set_of(cat, cfg.name, round)
+    if existing is not None:
+        return existing["version"]
+    ft = cfg.finetune
+    metrics = {"policy": ft.policy, "max_per_problem": ft.max_per_problem, "seed_replay": ft.seed_replay,
+               "mix_fraction": ft.mix_fraction if ft.policy == "mix" else None, "examples": table.num_rows,
+               "from": dict(sources), "for_model": model_id}
+    return cat.publish(train_name(cfg.name), table, round=round, model_id=model_id, parents=list(sources),
+                       config=cfg.model_dump(mode="json"), config_hash=cfg.config_hash(),
+                       code_version=code_version, metrics=metrics)
+
+
+def empty_round_reason(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict) -> str | None:
+    """Why round `round` fine-tunes nothing (its version kept no row), or None when it trains."""
+    found = [v for v in cat.versions(cfg.name) if v["round"] == round]
+    if found and found[-1]["kept"] == 0:
+        return (f"{NO_DATA} in {cfg.name}@{found[-1]['version']} ({found[-1]['rows']} generated, none verified and "
+                f"unique): no fine-tune, {model_in['model_id']} stays")
+    return None
+
+
+def record_empty_round(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_version: int,
+                       data_metrics: dict, reason: str) -> dict:
+    """Finish a round that trained nothing: the incumbent stays the round's model, not promoted anew."""
+    metrics = {"eval": model_in["metrics"].get("eval", {}), "train": None, "generated": data_metrics.get("generated"),
+               "correct": data_metrics.get("correct"), "kept": data_metrics.get("kept"), "data": data_metrics}
+    cat.finish_round(cfg.name, round, dataset_version=dataset_version, model_in=model_in["model_id"],
+                     model_out=model_in["model_id"], promoted=False, reason=reason, metrics=metrics)
+    return next(r for r in cat.rounds(cfg.name) if r["round"] == round)

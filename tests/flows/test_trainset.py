@@ -1,0 +1,57 @@
+"""The training set as a version (lineage model <- training set <- round versions), and the round
+that keeps no row: recorded, no fine-tune, the incumbent stays (issue 14)."""
+
+import pyarrow as pa
+from synthloop.flows import stages, trainset
+from synthloop.flows.config import LoopConfig
+from synthloop.warehouse import Catalog, to_arrow
+from synthloop.warehouse.lineage import used_by
+
+from ..warehouse.fake_run import make_rows, make_run
+
+
+def _cfg(**ft):
+    return LoopConfig.model_validate({"name": "fake", "finetune": {"seed_replay": 0, **ft},
+                                      "diversity": {"embeddings": False}})
+
+
+def test_the_rows_a_fine_tune_uses_are_published_as_a_version(tmp_path):
+    cat = make_run(tmp_path, rounds=2)
+    cfg = _cfg(policy="accumulate", max_per_problem=1)
+    table, sources = trainset.training_rows(cat, cfg, 2)
+    kept = [r for v in (1, 2) for r in make_rows(v) if r["kept"]]
+    assert list(sources) == ["fake@1", "fake@2"] and all(n > 0 for n in sources.values())
+    assert table.num_rows == len({r["problem_id"] for r in kept}) == sum(sources.values())  # one per problem
+    assert stages.training_pairs(cat, cfg, 2) == trainset.training_pairs(table)
+    v = trainset.publish_training_set(cat, cfg, 2, table, sources, "fake-m2", "test")
+    assert trainset.publish_training_set(cat, cfg, 2, table, sources, "fake-m2") == v  # a rerun finds it
+    info = cat.resolve(f"fake-train@{v}")
+    assert info["parents"] == ["fake@1", "fake@2"] and info["round"] == 2 and info["kept"] == table.num_rows
+    assert info["metrics"]["from"] == sources and info["metrics"]["policy"] == "accumulate"
+    cat.register_model("fake-m2", tmp_path / "m2", round=2, parent="fake-m1", status="promoted",
+                       dataset="fake-train", dataset_version=v)
+    trained = [{"model_id": "fake-m2", "status": "promoted"}]
+    assert used_by(cat, "fake", 1) == [{"ref": f"fake-train@{v}", "rows": table.num_rows, "round": 2, "models": trained}]
+    assert used_by(cat, "fake", 2)[0]["models"] == trained
+    pulled = to_arrow(f"fake-train@{v}", home=tmp_path)
+    assert pulled["row_id"].to_pylist() == table["row_id"].to_pylist()
+
+
+def test_a_round_that_keeps_nothing_is_recorded_and_the_incumbent_stays(tmp_path):
+    cat = Catalog(tmp_path)
+    ev = {"accuracy": 0.5, "pass_at_k": 0.6, "k": 2}
+    cat.register_model("fake-m0", tmp_path / "m0", round=0, parent=None, status="promoted", metrics={"eval": ev})
+    cat.finish_round("fake", 0, dataset_version=None, model_in=None, model_out="fake-m0", promoted=True,
+                     reason="bootstrap", metrics={"eval": ev})
+    rows = [r | {"kept": False, "drop_reason": "wrong_answer"} for r in make_rows(1)]
+    v = cat.publish("fake", pa.Table.from_pylist(rows).select([c for c in rows[0]]), round=1, model_id="fake-m0",
+                    metrics={"generated": len(rows), "correct": 0, "kept": 0})
+    cfg = _cfg()
+    model = stages.incumbent(cat, "fake")
+    cand = stages.finetune(cat, cfg, 1, model, v)  # used to raise "nothing to train on"
+    assert cand["model_id"] is None and cand["no_data"].startswith("no kept rows in fake@1")
+    done = stages.decide(cat, cfg, 1, cand, model, v, {"generated": len(rows), "correct": 0, "kept": 0})
+    assert done["promoted"] is False and done["model_out"] == "fake-m0" and "fake-m0 stays" in done["reason"]
+    assert cat.model("fake-m1") is None and trainset.training_set_of(cat, "fake", 1) is None
+    assert stages.incumbent(cat, "fake")["model_id"] == "fake-m0"  # the next round generates with it
+    assert [r["round"] for r in cat.rounds("fake")] == [0, 1]  # recorded: a rerun moves on to round 2
