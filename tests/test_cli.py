@@ -88,3 +88,18 @@ def test_status_imports_neither_torch_nor_prefect(home):
     imported = {line.split("|")[-1].strip().split(".")[0] for line in res.stderr.splitlines() if "|" in line}
     assert "duckdb" in imported  # the check sees imports at all
     assert not imported & {"torch", "transformers", "prefect", "datasets", "matplotlib"}, imported
+
+
+def test_prefect_run_logs_reach_the_api_but_not_the_terminal():
+    """The CLI used to set Prefect's log level to WARNING: the UI's Logs tab stayed empty. Now the
+    flow and task run loggers pass INFO (each stage's summary) to the API handler, while Prefect's
+    console handler still prints warnings only."""
+    code = ("import logging, synthloop.cli, prefect; from prefect.logging.configuration import setup_logging; "
+            "setup_logging(incremental=False); "
+            "r = logging.getLogger('prefect.task_runs'); c = [h for h in logging.getLogger().handlers] + "
+            "[h for h in logging.getLogger('prefect').handlers]; "
+            "print(r.getEffectiveLevel(), logging.getLogger('prefect.flow_runs').getEffectiveLevel(), "
+            "sorted({h.level for h in c if type(h).__name__ == 'PrefectConsoleHandler'}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["20", "20", "[30]"], res.stdout

@@ -8,6 +8,7 @@ that has a chat template, taught for a few seconds to answer the file's question
 
 import json
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 from synthloop.generators.prompts import prompt_format
@@ -66,8 +67,15 @@ def test_init_run_and_pull_the_training_set(prefect_harness, workspace, monkeypa
 
     res = cli("run", "-c", "synthloop.yaml", "--home", str(home))
     assert res.exit_code == 0, res.output
+    assert "synthloop: round 1: gate: mine-m1" in res.output  # stage summaries reach a log file too
     cat = Catalog(home)
     rounds = {r["round"]: r for r in cat.rounds("mine")}
+    # ... and Prefect's Logs tab (the API), the gate's reason included.
+    from prefect.settings import PREFECT_API_URL
+
+    logs = httpx.post(f"{PREFECT_API_URL.value()}/logs/filter", json={"limit": 200, "sort": "TIMESTAMP_DESC"}, timeout=30)
+    messages = [x["message"] for x in logs.json()]
+    assert any(m.startswith("round 1: gate: mine-m1") and rounds[1]["reason"] in m for m in messages), messages[:20]
     assert sorted(rounds) == [0, 1, 2]
     assert cat.model("mine-m0")["metrics"]["eval"]["prompt_format"] == "chat"  # evaluation asked as chat too
     t = pq.read_table(cat.resolve("mine@1")["path"]).to_pylist()

@@ -59,3 +59,25 @@ def test_gate_rejects_regressions():
     assert gate({"accuracy": 0.59, "pass_at_k": 0.8}, inc, GateConfig())[0]  # within the margin
     assert not gate({"accuracy": 0.5, "pass_at_k": 0.9}, inc, GateConfig())[0]
     assert not gate({"accuracy": 0.7, "pass_at_k": 0.5}, inc, GateConfig())[0]
+
+
+def test_evaluation_reports_progress_and_its_prompt_format():
+    """Evaluation (1,800 generations in the demo) had no progress at all (issue 14)."""
+    from synthloop.domains import get_domain
+    from synthloop.generators.hf import HFBackend
+    from synthloop.generators.prompts import PromptFormat
+    from synthloop.training.evaluate import EvalConfig, evaluate
+    from synthloop.training.model import ModelConfig, build_model, build_tokenizer
+
+    tok = build_tokenizer(64)
+    model = build_model(ModelConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2), tok)
+    dom = get_domain("addition")
+    cfg = EvalConfig(n_problems=3, difficulties=(1,), n_samples=2, k=2, max_new_tokens=4)
+    problems = dom.make_problems(3, cfg.seed, [1])
+    done, seen = [], []
+    backend = HFBackend(model, tok, batch_size=4)
+    real = backend.generate
+    backend.generate = lambda reqs, progress=None: (seen.extend(r.prompt for r in reqs), real(reqs, progress))[1]
+    m = evaluate(backend, dom, problems, cfg, prompt_format=PromptFormat("chat", lambda t: f"Q: {t}"), progress=done.append)
+    assert sum(done) == 3 * (1 + 2) and len(done) >= 2  # after each batch of generations
+    assert m["prompt_format"] == "chat" and all(p.startswith("Q: ") for p in seen)

@@ -74,3 +74,20 @@ def test_exported_files_read_back_with_duckdb_pandas_and_datasets(run_home, tmp_
 def test_bad_pull_arguments_are_user_errors(run_home, kwargs, match):
     with pytest.raises(CatalogError, match=match):
         to_arrow("fake@1", home=run_home, **kwargs)
+
+
+def test_hf_export_has_a_dataset_card(tmp_path):
+    """`pull --format hf` writes README.md with YAML metadata the Hub's card parser reads (issue 14)."""
+    from huggingface_hub import DatasetCard
+
+    make_run(tmp_path / "h", rounds=2)
+    path = export("fake@2", tmp_path / "out", "hf", home=tmp_path / "h")
+    card = DatasetCard.load(path / "README.md")
+    meta = card.data.to_dict()
+    s = meta["synthloop"]
+    assert s["version"] == "fake@2" and s["parents"] == ["fake@1"] and s["config_hash"] == "cafe01"
+    ds = datasets.load_from_disk(str(path))
+    assert s["exported"]["rows"] == len(ds) == s["kept"] and s["rows"] == 120
+    assert meta["dataset_info"]["splits"] == [{"name": "train", "num_examples": len(ds)}]
+    assert [f["name"] for f in meta["dataset_info"]["features"]] == ds.column_names
+    assert "| `completion` | string |" in card.text and "built from: `fake@1`" in card.text
