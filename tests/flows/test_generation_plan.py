@@ -52,14 +52,7 @@ def test_generation_config_errors_are_one_line(tmp_path):
 
 
 def test_vllm_backend_where_it_cannot_run_is_refused_at_load(tmp_path):
-    from synthloop.generators.vllm import BackendUnavailable, check_available
-
-    try:
-        check_available()
-        pytest.skip("vLLM and a GPU are here")
-    except BackendUnavailable:
-        pass
     cfg = tmp_path / "v.yaml"
-    cfg.write_text("generation: {backend: vllm}\n")
-    with pytest.raises(ConfigError, match="generation.backend: .*vLLM backend needs"):
+    cfg.write_text(f"generation: {{backend: vllm, vllm: {{python: {tmp_path / 'no-python'}}}}}\n")
+    with pytest.raises(ConfigError, match="generation: .*vLLM backend: .* cannot import vllm: `make vllm`"):
         load_config(cfg)

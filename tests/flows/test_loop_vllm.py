@@ -1,0 +1,40 @@
+"""A loop round with `backend: vllm` through Prefect (the CPU build, `.venv-vllm`): the engine
+starts in its own process for the generation stage and is gone before fine-tuning starts."""
+
+import copy
+import os
+
+import pyarrow.parquet as pq
+from synthloop.flows.config import LoopConfig
+from synthloop.flows.round import loop_flow
+from synthloop.generators.vllm import VLLMBackend
+from synthloop.warehouse import Catalog
+
+from ..conftest import TINY_CONFIG
+
+
+def test_a_round_with_the_vllm_backend(prefect_harness, home, monkeypatch):
+    raw = copy.deepcopy(TINY_CONFIG)
+    raw["generation"] |= {"backend": "vllm", "vllm": {"enforce_eager": True}}
+    raw["bootstrap"]["model"]["hidden_size"] = 64  # head size 32: the CPU build's smallest
+    cfg = LoopConfig.model_validate(raw)
+    engines = []
+    real = VLLMBackend.from_path.__func__
+
+    def recorded(cls, *args, **kw):  # the real engine, remembered so the test can look at it
+        engines.append(real(cls, *args, **kw))
+        return engines[-1]
+
+    monkeypatch.setattr(VLLMBackend, "from_path", classmethod(recorded))
+    rows = loop_flow(str(home), cfg)
+    assert [r["round"] for r in rows] == [0, 1] and rows[1]["generated"] == 16 * 3
+    assert len(engines) == 1 and engines[0].engine_calls == 1 and engines[0].proc is None
+    try:
+        os.kill(engines[0].info["pid"], 0)
+        raise AssertionError("the engine's process outlived the generation stage")
+    except ProcessLookupError:
+        pass
+    t = pq.read_table(Catalog(home).resolve("tiny@1")["path"]).to_pylist()
+    assert len(t) == 48 and {r["sampler"] for r in t} == {"cool", "warm", "hot"}
+    assert all(r["model_id"] == "tiny-m0" and 1 <= r["n_tokens"] <= 96 for r in t)
+    assert Catalog(home).model("tiny-m1")["status"] in ("promoted", "rejected")
