@@ -1,23 +1,25 @@
-"""Generation throughput, side by side in one process, same prompts and sampler settings:
+"""Generation throughput, side by side in one run, same prompts and sampler settings:
 
-  1. raw_vllm   vLLM's own `LLM.generate`, one shared SamplingParams, no log-probs, no text:
-                the ceiling our backend can reach;
+  1. raw_vllm   vLLM's own `LLM.generate`, one shared SamplingParams, no log-probs, no text,
+                timed inside the engine's process: the ceiling our backend can reach;
   2. ours_vllm  our vLLM backend through the generation stage (`generate_rows`: per-sample
-                seeds, log-probs, decoded text, one provenance row per sample);
+                seeds, log-probs, decoded text, one provenance row per sample, the pipe to the
+                engine's process);
   3. portfolio  the same with a 4-sampler portfolio (per-request SamplingParams, one call);
-  4. hf         our transformers backend through the same stage.
+  4. hf         our transformers backend through the same stage, in this process.
 
 Models: a 494M-parameter Qwen2-shaped Llama with random weights (built from a config; nothing is
 downloaded) and the built-in model (default shape, random weights, context widened to fit).
 Output tokens/s counts generated tokens (the end-of-sequence token included) over wall time.
-On a CPU only (4) runs and the vLLM figures print as `na`.
+vLLM runs wherever `generators/vllm.py` finds it: on a CPU, the CPU build in `.venv-vllm`
+(`make vllm`); without it only (4) runs and the vLLM figures print as `na`.
 
-    python benchmarks/generation.py                                # GPU: 1024 prompts x 256 tokens
-    python benchmarks/generation.py --prompts 32 --new-tokens 64   # CPU size
+    python benchmarks/generation.py                                        # GPU: 1024 prompts x 256 tokens
+    python benchmarks/generation.py --models builtin --prompts 128 --new-tokens 64 --eager   # CPU size
 
 The last line: `generation: device=... raw_vllm_tok_s=... ours_vllm_tok_s=... portfolio_tok_s=...
-hf_tok_s=... ours_over_raw=... ours_over_hf=...` for the first model of --models.
-Targets (GPU): ours >= 0.9 x raw; portfolio >= 0.9 x ours; ours >= 3 x hf.
+hf_tok_s=... ours_over_raw=... portfolio_over_ours=... ours_over_hf=... wall_s=...` for the first
+model of --models. Targets (any hardware): ours >= 0.9 x raw; portfolio >= 0.9 x ours.
 """
 
 from __future__ import annotations
@@ -94,8 +96,7 @@ def build(name: str, workdir: Path, max_length: int, device: str):
         model = model_lib.build_model(model_lib.ModelConfig(max_length=max_length), tok).to(device, dtype)
     else:
         raise SystemExit(f"unknown model {name!r}: use qwen05b or builtin")
-    if device == "cuda":  # only vLLM needs the folder
-        model_lib.save(model, tok, path)
+    model_lib.save(model, tok, path)  # what vLLM loads
     print(f"[{name}] {model_lib.n_params(model) / 1e6:.0f}M parameters, vocab {model.config.vocab_size}", flush=True)
     return path, model.eval(), tok
 
@@ -124,41 +125,46 @@ def run_hf(model, tok, problems, new_tokens, batch, device) -> float:
     return report("hf", len(problems), n, dt, f"batch {batch}, {str(model.dtype).removeprefix('torch.')}")
 
 
-def run_vllm(path, tok, problems, new_tokens, args, attention) -> dict:
+def run_vllm(path, tok, problems, new_tokens, args, attention, device) -> dict:
+    """raw vLLM, ours and the portfolio on one engine (its own process), each path run
+    `args.repeats` times interleaved, best time kept: on a busy machine the best run is the one
+    least disturbed by other processes, the same for every path."""
     from synthloop.generators.vllm import VLLMBackend
-    from vllm import SamplingParams
-    from vllm.inputs import TokensPrompt
 
     t = time.perf_counter()
     backend = VLLMBackend.from_path(
-        path, dtype="bfloat16", enforce_eager=args.eager, gpu_memory_utilization=args.gpu_mem,
-        attention_backend=attention, max_model_len=args.prompt_len + new_tokens + 8,
+        path, dtype="bfloat16" if device == "cuda" else "float32", enforce_eager=args.eager,
+        gpu_memory_utilization=args.gpu_mem, attention_backend=attention,
+        max_model_len=args.prompt_len + new_tokens + 8,
         enable_prefix_caching=False,  # else the paths after the first reuse its prompt KV
     )
     print(f"  engine ready in {time.perf_counter() - t:.1f}s (attention {attention or 'auto'}, "
-          f"{'eager' if args.eager else 'compiled + CUDA graphs'})", flush=True)
-    out = {}
+          f"{'eager' if args.eager else 'compiled'}, vLLM {backend.info['vllm']})", flush=True)
+    ids = tok([p.prompt for p in problems])["input_ids"]
+    raw_params = {"max_tokens": new_tokens, "detokenize": False, **SAMPLER}
+    one = [PortfolioEntry(Sampler("bench", max_new_tokens=new_tokens, **SAMPLER), 1.0)]
+    mix = [PortfolioEntry(Sampler(max_new_tokens=new_tokens, **s), 1.0) for s in PORTFOLIO]
+    best: dict[str, tuple[float, int]] = {}
+
+    def keep(name, dt, n):
+        if name not in best or dt < best[name][0]:
+            best[name] = (dt, n)
+
     try:
-        ids = tok([p.prompt for p in problems])["input_ids"]
-        raw_prompts = [TokensPrompt(prompt_token_ids=x) for x in ids]
-        raw_params = SamplingParams(max_tokens=new_tokens, detokenize=False, **SAMPLER)
-        backend.llm.generate(raw_prompts[:64], raw_params, use_tqdm=False)  # warm-up
-        t = time.perf_counter()
-        outs = backend.llm.generate(raw_prompts, raw_params, use_tqdm=False)
-        dt = time.perf_counter() - t
-        out["raw_vllm"] = report("raw_vllm", len(problems), sum(len(o.outputs[0].token_ids) for o in outs), dt,
-                                 "one shared SamplingParams")
-
-        one = [PortfolioEntry(Sampler("bench", max_new_tokens=new_tokens, **SAMPLER), 1.0)]
-        dt, n = timed_rows(backend, problems, one)
-        out["ours_vllm"] = report("ours_vllm", len(problems), n, dt, "per-sample seeds, log-probs, rows")
-
-        mix = [PortfolioEntry(Sampler(max_new_tokens=new_tokens, **s), 1.0) for s in PORTFOLIO]
-        dt, n = timed_rows(backend, problems, mix, budgets=[1] * len(problems))
-        out["portfolio"] = report("portfolio", len(problems), n, dt, "4 samplers, one call")
+        backend.timed_raw(ids[:16], raw_params)  # warm-up
+        for _ in range(args.repeats):
+            n, dt = backend.timed_raw(ids, raw_params)
+            keep("raw_vllm", dt, n)
+            keep("ours_vllm", *timed_rows(backend, problems, one))
+            calls = backend.engine_calls
+            keep("portfolio", *timed_rows(backend, problems, mix, budgets=[1] * len(problems)))
+            assert backend.engine_calls == calls + 1  # the 4 samplers went in one LLM.generate call
     finally:
         backend.close()
-    return out
+    notes = {"raw_vllm": "one shared SamplingParams, timed inside the engine's process",
+             "ours_vllm": "per-sample seeds, log-probs, text, rows; through the pipe",
+             "portfolio": "4 samplers, one call"}
+    return {k: report(k, len(problems), best[k][1], best[k][0], notes[k]) for k in notes}
 
 
 def report(path: str, n_prompts: int, tokens: int, seconds: float, note: str) -> float:
@@ -192,9 +198,11 @@ def main(argv=None) -> int:
     ap.add_argument("--hf-batch", type=int, default=256)
     ap.add_argument("--gpu-mem", type=float, default=0.35, help="vLLM gpu_memory_utilization per engine")
     ap.add_argument("--eager", action="store_true", help="vLLM without torch.compile / CUDA graphs")
+    ap.add_argument("--repeats", type=int, default=2, help="runs of each vLLM path, best kept")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args(argv)
 
+    wall = time.perf_counter()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dev_name = torch.cuda.get_device_name(0) if device == "cuda" else f"cpu-{torch.get_num_threads()}threads"
     no_vllm = vllm_here()
@@ -213,19 +221,21 @@ def main(argv=None) -> int:
             torch.cuda.empty_cache()
         if no_vllm is None:
             # FA3 for the bf16 Llama (as the anchor); vLLM picks for the built-in model's small heads.
-            r |= run_vllm(path, tok, problems, args.new_tokens, args, "FLASH_ATTN" if name == "qwen05b" else None)
+            attention = "FLASH_ATTN" if name == "qwen05b" and device == "cuda" else None
+            r |= run_vllm(path, tok, problems, args.new_tokens, args, attention, device)
         results[name] = r
         ours, raw, pf, hf = (r.get(k) for k in ("ours_vllm", "raw_vllm", "portfolio", "hf"))
         print(f"[{name}] ours/raw {fmt(ours and raw and ours / raw, 3)} (target >= 0.9), "
               f"portfolio/ours {fmt(pf and ours and pf / ours, 3)} (>= 0.9), "
-              f"ours/hf {fmt(ours and hf and ours / hf, 2)} (>= 3)", flush=True)
+              f"ours/hf {fmt(ours and hf and ours / hf, 2)}", flush=True)
 
     head = results[next(iter(results))]
     ours, raw, pf, hf = (head.get(k) for k in ("ours_vllm", "raw_vllm", "portfolio", "hf"))
     print(
         f"generation: device={dev_name.replace(' ', '-')} raw_vllm_tok_s={fmt(raw)} ours_vllm_tok_s={fmt(ours)} "
         f"portfolio_tok_s={fmt(pf)} hf_tok_s={fmt(hf)} ours_over_raw={fmt(ours and raw and ours / raw, 3)} "
-        f"ours_over_hf={fmt(ours and hf and ours / hf, 2)}"
+        f"portfolio_over_ours={fmt(pf and ours and pf / ours, 3)} ours_over_hf={fmt(ours and hf and ours / hf, 2)} "
+        f"wall_s={time.perf_counter() - wall:.0f}"
     )
     return 0
 

@@ -15,7 +15,7 @@ if [ -x .vllm/setup.sh ] && [ -z "${SKIP_VLLM:-}" ]; then
   .vllm/setup.sh >/dev/null || echo "gpu_env: .vllm/setup.sh failed" >&2
 fi
 mkdir -p /tmp/sl/synthloop /tmp/pt
-cp synthloop/__init__.py /tmp/sl/synthloop/
+cp synthloop/__init__.py synthloop/errors.py /tmp/sl/synthloop/  # errors: generators raise UserError subclasses
 for d in domains generators training filters warehouse flows; do
   ln -sfn "$PWD/$d" "/tmp/sl/synthloop/$d"
 done

@@ -20,6 +20,7 @@ from synthloop.filters.dedup import DedupConfig
 from synthloop.filters.diversity import DiversityConfig
 from synthloop.filters.verify import VerifyConfig
 from synthloop.generators.base import Sampler
+from synthloop.generators.openai import OpenAIConfig
 from synthloop.generators.vllm import VLLMConfig
 from synthloop.training.evaluate import EvalConfig
 from synthloop.training.gate import GateConfig
@@ -116,8 +117,10 @@ class GenerationSpec(_Strict):
     prompt_format: Literal["auto", "chat", "raw"] = "auto"
     # vllm: its engine in its own process (`make vllm` builds .venv-vllm, the CPU build; on a GPU,
     # a Python with vllm installed); see README "Generation backends".
-    backend: Literal["transformers", "vllm"] = "transformers"
+    # openai: any OpenAI-compatible server (`vllm serve`, SGLang, TGI) at generation.openai.base_url.
+    backend: Literal["transformers", "vllm", "openai"] = "transformers"
     vllm: VLLMConfig = VLLMConfig()
+    openai: OpenAIConfig = OpenAIConfig()
     # From round 2 on: shift sampler shares toward the best kept-per-token yield of the last round
     # and give problems samples by last round's pass rates; the round's total stays problems x K.
     adaptive: bool = True

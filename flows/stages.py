@@ -346,6 +346,10 @@ def make_backend(cfg: LoopConfig, path):
         from synthloop.generators.vllm import VLLMBackend
 
         return VLLMBackend.from_path(path, seed=cfg.seed, **vars(cfg.generation.vllm))
+    if cfg.generation.backend == "openai":  # the server's model, not `path` (README: Generation backends)
+        from synthloop.generators.openai import OpenAIBackend
+
+        return OpenAIBackend.connect(cfg.generation.openai)
     return HFBackend.from_path(path, batch_size=cfg.generation.batch_size)
 
 

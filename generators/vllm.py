@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from synthloop.errors import UserError
 
@@ -82,7 +83,7 @@ def find_python(python: str | None = None) -> str:
 def _has_vllm(python: str) -> bool:
     code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"
     try:
-        return subprocess.run([python, "-c", code], capture_output=True, timeout=60).returncode == 0
+        return subprocess.run([python, "-c", code], capture_output=True, timeout=60, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -220,7 +221,7 @@ class VLLMBackend:
         if proc.returncode == 0:
             Path(self.log_path).unlink(missing_ok=True)
 
-    def __enter__(self) -> VLLMBackend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

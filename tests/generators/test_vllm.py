@@ -11,9 +11,16 @@ import pytest
 import torch
 from synthloop.domains import get_domain
 from synthloop.generators import GREEDY, PortfolioEntry, Request, Sampler, generate_rows
-from synthloop.generators.vllm import BackendUnavailable, VLLMBackend, check_available, sampling_kwargs
+from synthloop.generators.vllm import (
+    BackendUnavailable,
+    VLLMBackend,
+    check_available,
+    sampling_kwargs,
+)
 
 ENGINE = {"dtype": "float32", "enforce_eager": True, "max_model_len": 192}  # eager: starts faster
+if torch.cuda.is_available():  # benchmarks/gpu_check.sh: fp32 on a GPU needs Triton attention
+    ENGINE |= {"attention_backend": "TRITON_ATTN", "gpu_memory_utilization": 0.3}
 PROMPTS = [p.prompt for p in get_domain("addition").make_problems(48, 123, [1, 2, 3, 4])]
 GREEDY40 = Sampler("g", temperature=0.0, max_new_tokens=40)
 
