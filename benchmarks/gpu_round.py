@@ -29,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
 from synthloop.domains import get_domain
-from synthloop.generators import GREEDY, PortfolioEntry, Request, Sampler, generate_rows
+from synthloop.generators import PortfolioEntry, Request, Sampler, generate_rows
 from synthloop.generators.hf import HFBackend
 from synthloop.generators.vllm import VLLMBackend
 from synthloop.training import model as model_lib
@@ -37,7 +37,7 @@ from synthloop.training.sft import TrainConfig, train
 
 torch.set_flush_denormal(True)
 sys.path.insert(0, str(Path(__file__).parent))
-from generation import char_tokenizer  # noqa: E402  (the benchmark's padded character tokenizer)
+from generation import char_tokenizer
 
 
 def addition_pairs(n: int, seed: int, difficulties=(1, 2, 3)):
@@ -61,7 +61,7 @@ def finetune(args, device: str) -> int:
     pairs = addition_pairs(4000, 0)
     losses: list[float] = []
     t = time.perf_counter()
-    model, stats = train(model, tok, pairs, TrainConfig(steps=args.steps, batch_size=args.batch, lr=3e-4, warmup=20),
+    model, _ = train(model, tok, pairs, TrainConfig(steps=args.steps, batch_size=args.batch, lr=3e-4, warmup=20),
                          progress=lambda step, loss: losses.append(loss))
     if device == "cuda":
         torch.cuda.synchronize()
