@@ -85,8 +85,8 @@ class CollapseSpec(_Strict):
 
 
 class PasskSpec(_Strict):
-    sft_rounds: int = Field(6, ge=1)  # checkpoints of the long-SFT arm (one evaluation each)
-    epochs_per_round: float = Field(5, gt=0)  # epochs over the reference set between checkpoints
+    sft_rounds: int = Field(5, ge=1)  # checkpoints of the long-SFT arm (one evaluation each)
+    epochs_per_round: float = Field(4, gt=0)  # epochs over the reference set between checkpoints
     ei_rounds: int = Field(3, ge=1)  # rounds of expert iteration (the default loop)
     seeds: int = Field(1, ge=1)
     overrides: dict = {"eval": {"n_samples": 16, "k": 4}}  # pass@1..16 from 16 samples a problem
