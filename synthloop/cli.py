@@ -299,12 +299,13 @@ def experiment(
         say.print(f"  {arm.cfg.name}: round {last['round']}, held-out accuracy "
                   f"{_fmt(last['heldout_accuracy'], pct=True)}", highlight=False, markup=False)
 
+    from synthloop.flows import prefect_server
     from synthloop.flows.experiment import FLOWS
+    from synthloop.warehouse import Catalog
 
-    try:
+    with _interruptible(f"experiment {name}"), Catalog(h).run_lock(f"synthloop experiment {name}"):
+        prefect_server.start()  # as `run` does: from this thread, a start-up time-out is one line
         res = FLOWS[name](h, cfg, spec, seeds, str(out) if out else None, on_arm=tell)
-    except KeyboardInterrupt:
-        _fail("interrupted; rerun the same command to resume where it stopped")
     if as_json:
         for r in res["rows"]:
             typer.echo(json.dumps(r))

@@ -2,16 +2,19 @@
 
     synthloop experiment noise     # writes <home>/reports/experiment-noise.html (and .json)
 
-Same look as the quality report (its CSS and plot helpers, `warehouse/report.py`), self-contained
-(plots inlined as PNG), every value from the data HTML-escaped. It renders from the result dict
+Same look as the quality report: its stylesheet (`templates/_style.html`), its jinja2 environment
+(autoescape on, so every value from the data is escaped by the template) and its plot helpers
+(`warehouse/report.py`). Self-contained (plots inlined as PNG). It renders from the result dict
 alone, so the JSON beside it renders the same page again.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
+
+from matplotlib import rc_context
+from matplotlib.figure import Figure
 
 from . import report as look
 
@@ -32,19 +35,16 @@ def write_experiment(res: dict, out_dir: str | Path) -> dict[str, Path]:
 
 
 def render(res: dict) -> str:
-    e = html.escape
     name = res["experiment"]
-    plot = {"noise": _plot_noise, "collapse": _plot_collapse, "passk": _plot_passk}[name](res["rows"])
-    sections = [
-        look._section("Result", plot + _rows_table(res["rows"])),
-        look._section("What was compared", f"<p>{e(_ABOUT[name])}</p>" + _arms_table(res)),
-        look._section("Config", f"<details><summary>loop config of every arm (before its overrides) and the "
-                      f"experiment's knobs</summary><pre>{e(json.dumps({'experiment': res['spec'], 'loop': res['config']}, indent=2))}"
-                      "</pre></details>"),
-    ]
-    return _PAGE.format(title=e(f"experiment {name}"), css=look._CSS, body="\n".join(sections),
-                        sub=e(f"{res['seeds']} seed(s) · {len(res['arms'])} arms from {res['base_model']} · "
-                              f"code {res['code_version']}"))
+    with rc_context(look._RC):
+        plot = {"noise": _plot_noise, "collapse": _plot_collapse, "passk": _plot_passk}[name](res["rows"])
+    cols = columns(res["rows"])
+    arms = [{"run": a["run"], "arm": a["label"], "seed": a["seed"], "final model": a["model"],
+             "setting": json.dumps(a["setting"])} for a in res["arms"]]
+    return look._ENV.get_template("experiment.html").render(
+        res=res, about=_ABOUT[name], plot=plot, cols=cols, rows=[[cell(r, c) for c in cols] for r in res["rows"]],
+        arms=arms, config_json=json.dumps({"experiment": res["spec"], "loop": res["config"]}, indent=2),
+    )
 
 
 _ABOUT = {
@@ -61,13 +61,21 @@ _ABOUT = {
 }
 
 
-# -- plots -----------------------------------------------------------------------------------
+# -- plots (matplotlib Figures, no pyplot: as in warehouse/report.py) --------------------------
 def _band(ax, xs, rows, key, color, label, style="-o"):
-    ys = [r[key] for r in rows]
-    ax.plot(xs, ys, style, color=color, label=label)
+    ax.plot(xs, [r[key] for r in rows], style, color=color, label=label, ms=4)
     lo, hi = [r.get(f"{key}_min") for r in rows], [r.get(f"{key}_max") for r in rows]
     if any(a != b for a, b in zip(lo, hi) if a is not None):
         ax.fill_between(xs, lo, hi, color=color, alpha=0.15, linewidth=0)
+
+
+def _grid(nrows: int, ncols: int, w: float, h: float):
+    fig = Figure(figsize=(w, h))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat:
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(alpha=0.3)
+    return fig, axes
 
 
 def _plot_noise(rows: list[dict]) -> str:
@@ -80,8 +88,8 @@ def _plot_noise(rows: list[dict]) -> str:
     for kind, color in (("static", look._BLUE), ("dynamic", look._RED)):
         cells = sorted((r for r in rows if r["noise"] == kind), key=lambda r: r["share"])
         if cells:
-            xs = [r["share"] for r in cells]
-            ax.errorbar(xs, [r["accuracy"] for r in cells], fmt="-o", color=color, capsize=3, label=f"{kind} noise",
+            ax.errorbar([r["share"] for r in cells], [r["accuracy"] for r in cells], fmt="-o", color=color,
+                        capsize=3, label=f"{kind} noise",
                         yerr=[[r["accuracy"] - r["accuracy_min"] for r in cells],
                               [r["accuracy_max"] - r["accuracy"] for r in cells]])
     ax.set_xlim(0, 1)
@@ -89,20 +97,16 @@ def _plot_noise(rows: list[dict]) -> str:
     ax.set_xlabel("share of training samples noised")
     ax.set_ylabel("held-out accuracy (greedy)")
     ax.legend(frameon=False, fontsize=8)
-    return look._img(fig, "held-out accuracy by noise kind and share")
+    return look._png(fig)
 
 
 def _plot_collapse(rows: list[dict]) -> str:
-    import matplotlib.pyplot as plt
-
     panels = [("accuracy", "held-out accuracy"), ("pass_at_k", "held-out pass@k"),
               ("correct_share", "kept data: share with a right answer"),
               ("distinct_correct", "kept data: distinct correct solutions / problem"),
               ("distinct_2", "kept data: distinct-2"), ("vendi", "kept data: Vendi score")]
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    fig, axes = _grid(2, 3, 12, 6)
     for ax, (key, title) in zip(axes.flat, panels):
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.grid(alpha=0.3)
         for arm, color in (("loop", look._GREEN), ("keep-all", look._RED)):
             pts = [r for r in rows if r["arm"] == arm and r[key] is not None]
             if pts:
@@ -112,14 +116,13 @@ def _plot_collapse(rows: list[dict]) -> str:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    return look._img(fig, "accuracy and diversity per round, both arms")
+    return look._png(fig)
 
 
 def _plot_passk(rows: list[dict]) -> str:
-    import matplotlib.pyplot as plt
-
     ks = sorted(int(k[5:]) for k in rows[0] if k.startswith("pass@") and not k.endswith(("_min", "_max")))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = _grid(1, 3, 13, 3.6)
+    axes = axes[0]
     for ax, arm in zip(axes[:2], ("sft", "ei")):
         pts = [r for r in rows if r["arm"] == arm]
         for i, r in enumerate(pts):
@@ -137,12 +140,10 @@ def _plot_passk(rows: list[dict]) -> str:
     ax.set_title("pass@1 and pass@max over training", fontsize=10)
     ax.set_xlabel("checkpoint (SFT: epochs x const; EI: round)")
     for ax in axes:
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.grid(alpha=0.3)
         ax.set_ylim(0, 1.02)
         ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
-    return look._img(fig, "pass@k over training, long SFT and expert iteration")
+    return look._png(fig)
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -158,32 +159,3 @@ def columns(rows: list[dict]) -> list[str]:
     """Every key of the rows but the ranges (shown inside their mean's cell)."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
     return [k for k in keys if not (k.endswith(("_min", "_max")) and k.rsplit("_", 1)[0] in keys)]
-
-
-def _rows_table(rows: list[dict]) -> str:
-    cols = columns(rows)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(r, c))}</td>" for c in cols) + "</tr>" for r in rows)
-    note = '<p class="none">Means over seeds; [min, max] over seeds where they differ.</p>'
-    return f"{note}<table id=\"result\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _arms_table(res: dict) -> str:
-    rows = [{"run": a["run"], "arm": a["label"], "seed": a["seed"], "final model": a["model"],
-             "setting": json.dumps(a["setting"])} for a in res["arms"]]
-    return look._table(rows, None)
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>{title} · synthloop</title>
-<style>{css}</style></head>
-<body><header><h1>{title}</h1><p>synthloop experiment · {sub}</p>
-<nav><a href="#result">result</a><a href="#what-was-compared">arms</a><a href="#config">config</a></nav></header>
-<main>
-{body}
-</main>
-</body></html>
-"""
