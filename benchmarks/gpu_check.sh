@@ -22,12 +22,13 @@ export SKIP_VLLM="${DRY_RUN:+1}"  # the dry run uses the checkout's .venv-vllm i
 source benchmarks/gpu_env.sh
 PY="${PY:-python3}"
 SUMMARY="$OUT/summary.txt"
+export -f sl_pytest
 : > "$SUMMARY"
 
 step() {  # step NAME LIMIT_S COMMAND...: log in $OUT/NAME.log; status, time, last summary line
   local name=$1 limit=$2 t0=$SECONDS rc
   shift 2
-  timeout -k 10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+  timeout -k 10 "$limit" bash -c '"$@"' "$name" "$@" > "$OUT/$name.log" 2>&1  # bash -c: sl_pytest is a function
   rc=$?
   echo "$name rc=$rc s=$((SECONDS - t0)) $(grep -E '^[a-z_]+: .*wall_s=|passed|failed' "$OUT/$name.log" | tail -1)" | tee -a "$SUMMARY"
 }
