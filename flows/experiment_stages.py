@@ -74,8 +74,8 @@ class NoiseSpec(_Strict):
     intensity: float = Field(0.3, gt=0, le=1)
     seeds: int = Field(2, ge=1)
     # Deep-merged into the loop config of every arm (not the shared bootstrap). Only greedy
-    # accuracy is read here, so one eval sample per problem is enough.
-    overrides: dict = {"eval": {"n_samples": 1, "k": 1}}
+    # accuracy is read here, so one eval sample per problem is enough, and no embedding scores.
+    overrides: dict = {"eval": {"n_samples": 1, "k": 1}, "diversity": {"embeddings": False}}
 
 
 class CollapseSpec(_Strict):
