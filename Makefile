@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# CPU torch: the wheel on local disk. A bare `torch` would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev]"
+	# .[ray]: Ray's local-cluster tests run in the default suite. Prefect stays pinned (prefect-ray
+	# accepts any prefect>=3.4.7, and pip would otherwise be free to move it).
+	$(BIN)/pip install -q -e ".[dev,ray]" "prefect==3.8.8"
 	touch $(STAMP)
 
 install: $(STAMP)

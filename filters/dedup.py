@@ -180,7 +180,10 @@ def with_signatures(table: pa.Table, cfg: DedupConfig) -> pa.Table:
     """
     kept = table["kept"].fill_null(False).to_numpy(zero_copy_only=False)
     live = np.flatnonzero(kept)
-    sigs = signatures(text_of(table.take(live)).to_pylist(), cfg) if len(live) else np.zeros((0, cfg.num_perm), np.uint32)
+    sigs = np.zeros((0, cfg.num_perm), np.uint32)
+    if len(live):  # each distinct text hashed once (exact copies are common), then spread back
+        texts = text_of(table.take(live)).combine_chunks().dictionary_encode()
+        sigs = signatures(texts.dictionary.to_pylist(), cfg)[texts.indices.to_numpy()]
     sizes = np.where(kept, cfg.num_perm, 0)
     offsets = np.zeros(table.num_rows + 1, np.int32)
     np.cumsum(sizes, out=offsets[1:])

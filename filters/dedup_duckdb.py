@@ -71,8 +71,10 @@ def dedup_parquet(
 ) -> pa.Table:
     """Decisions for the rows of `shards` against each other and the kept rows of `prior` files.
 
-    `shards` come from `write_shard`; `prior` are warehouse Parquet files (row_id, minhash, kept).
-    Returns a table (ord, row_id, kept, dup_of, cluster_id) in `ord` order.
+    `shards` are Parquet files with row_id and minhash (a round's verified shards, or `write_shard`'s
+    files): their rows with a signature, in file order then row order, are the new rows. `prior`
+    are warehouse Parquet files (row_id, minhash, kept). Returns a table (ord, row_id, kept, dup_of,
+    cluster_id) in `ord` order: the same as `dedup.decide` on the same rows.
     """
     con = con or duckdb.connect()
     # Earlier rounds get negative positions, in the order given: before every new row, never
@@ -88,9 +90,21 @@ def dedup_parquet(
         f"WHERE kept AND minhash IS NOT NULL"
         if parts else "SELECT NULL::BIGINT, NULL::VARCHAR, NULL::UINTEGER[], false LIMIT 0"
     )
+    # New rows: in the order of `shards`, then of their rows; rows without a signature (dropped
+    # before dedup) take no position.
+    new_parts = [
+        f"SELECT {f} AS f, file_row_number AS rn, row_id, minhash "
+        f"FROM read_parquet({_files([p])}, file_row_number=true) WHERE minhash IS NOT NULL"
+        for f, p in enumerate(shards)
+    ]
+    new_sql = (
+        f"SELECT row_number() OVER (ORDER BY f, rn) - 1 AS ord, row_id, minhash::UINTEGER[] AS minhash, "
+        f"true AS is_new FROM ({' UNION ALL '.join(new_parts)})"
+        if new_parts else "SELECT NULL::BIGINT, NULL::VARCHAR, NULL::UINTEGER[], true LIMIT 0"
+    )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE sigs AS
-        SELECT ord, row_id, minhash::UINTEGER[] AS minhash, true AS is_new FROM read_parquet({_files(shards)})
+        {new_sql}
         UNION ALL ({prior_sql})
     """)
     ((bad,),) = con.execute(f"SELECT count(*) FROM sigs WHERE len(minhash) <> {cfg.num_perm}").fetchall()

@@ -272,6 +272,8 @@ class RoundScorer:
         self.vocab: dict[str, int] = {_SENTINEL: 0}
         self.grams = {n: np.zeros(0, np.int64) for n in (1, 2, 3)}  # distinct n-gram keys so far
         self.total = {n: 0 for n in (1, 2, 3)}
+        self.pending: dict[int, list[np.ndarray]] = {n: [] for n in (1, 2, 3)}  # shards' keys, not yet merged
+        self.pending_size = {n: 0 for n in (1, 2, 3)}
         self.gz = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip.compress(raw, mtime=0), streamed
         self.raw_bytes = self.gz_bytes = self.texts = 0
         self.solutions: set[tuple[str, str]] = set()
@@ -333,7 +335,15 @@ class RoundScorer:
             before = np.searchsorted(ends, np.arange(m), side="left")  # first sentinel at or after start
             inside = (before >= len(ends)) | (ends[np.minimum(before, len(ends) - 1)] > np.arange(m) + n - 1)
             self.total[n] += int(inside.sum())
-            self.grams[n] = np.union1d(self.grams[n], keys[inside])
+            self.pending[n].append(np.unique(keys[inside]))
+            self.pending_size[n] += len(self.pending[n][-1])
+            if self.pending_size[n] > max(len(self.grams[n]), 1 << 20):  # merge: amortised O(distinct)
+                self._merge(n)
+
+    def _merge(self, n: int) -> None:
+        if self.pending[n]:
+            self.grams[n] = np.unique(np.concatenate([self.grams[n], *self.pending[n]]))
+            self.pending[n], self.pending_size[n] = [], 0
 
     def _compress(self, texts: list[str]) -> None:
         if not texts:
@@ -349,6 +359,8 @@ class RoundScorer:
         (in shard order): only the embedding subsample is read back, when embeddings are on."""
         cfg = self.cfg
         gz = self.gz_bytes + len(self.gz.flush()) if self.raw_bytes else 0
+        for n in (1, 2, 3):
+            self._merge(n)
         dist = {n: len(self.grams[n]) / self.total[n] if self.total[n] else 0.0 for n in (1, 2, 3)}
         emb: dict = {}
         if cfg.embeddings:

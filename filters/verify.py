@@ -73,10 +73,16 @@ def verify_table(
     """
     out: dict[str, list] = {k: [] for k in VERDICT_TYPES}
     drops: Counter = Counter()
+    # Verifiers are pure: a completion repeated for the same problem (common: a model that has
+    # learned the task writes the same chain K times) is checked once.
+    seen: dict[tuple[str, str], tuple] = {}
     for pid, completion in zip(table["problem_id"].to_pylist(), table["completion"].to_pylist()):
-        problem = problems[pid]
-        v = domains[problem.domain].verify(problem, completion)
-        reason = policy(v, cfg)
+        hit = seen.get((pid, completion))
+        if hit is None:
+            problem = problems[pid]
+            verdict = domains[problem.domain].verify(problem, completion)
+            hit = seen[(pid, completion)] = (verdict, policy(verdict, cfg))
+        v, reason = hit
         for key, value in (("extracted", v.extracted), ("correct", v.correct), ("steps_ok", v.steps_ok),
                            ("first_bad_step", v.first_bad_step), ("error_kind", v.error_kind),
                            ("kept", reason is None), ("drop_reason", reason)):

@@ -18,6 +18,7 @@ from synthloop.warehouse import Catalog
 from . import stages
 from .artifacts import publish_artifacts
 from .config import LoopConfig
+from .execution import resources, task_runner
 from .shards import Part, Shard
 
 _task = task(cache_policy=NO_CACHE)
@@ -77,22 +78,32 @@ def decide(home: str, cfg: LoopConfig, round: int, candidate: dict, model: dict,
     return stages.decide(Catalog(home), cfg, round, candidate, model, version, metrics)
 
 
+@flow(name="synthloop-data", flow_run_name="{cfg.name}-round-{round}-data")
+def data_flow(home: str, cfg: LoopConfig, round: int, model: dict) -> tuple[int, dict]:
+    """plan → generate → verify → dedup → score → publish, under the config's task runner."""
+    parts, allocation = plan(home, cfg, round)
+    with resources(cfg.execution, "generate"):
+        generated = generate.map(unmapped(cfg), unmapped(round), unmapped(model), parts)
+    with resources(cfg.execution, "cpu"):
+        checked = [f.result() for f in verify.map(unmapped(cfg), parts, generated)]
+    stages.release_backend()  # this process's generation backend, before fine-tuning
+    final, found = dedup(home, cfg, round, [shard for shard, _ in checked])
+    data = score(home, cfg, round, final, allocation)
+    version = publish(home, cfg, round, final, data, model["model_id"])
+    log_data_stages(sum((m for _, m in checked), VerifyMetrics()), found)
+    return version, data.to_dict()
+
+
 @flow(name="synthloop-round", flow_run_name="{cfg.name}-round-{round}")
 def round_flow(home: str, cfg: LoopConfig, round: int) -> dict:
-    """plan → generate → verify → dedup → score → publish → fine-tune → evaluate → gate."""
+    """The round's data (`data_flow`) → fine-tune → evaluate → gate."""
     cat = Catalog(home)
     model = stages.incumbent(cat, cfg.name)
     existing = stages.round_version(cat, cfg.name, round)
     if existing is None:
-        parts, allocation = plan(home, cfg, round)
-        generated = generate.map(unmapped(cfg), unmapped(round), unmapped(model), parts)
-        checked = [f.result() for f in verify.map(unmapped(cfg), parts, generated)]
-        stages.release_backend()  # this process's generation backend, before fine-tuning
-        final, found = dedup(home, cfg, round, [shard for shard, _ in checked])
-        data = score(home, cfg, round, final, allocation)
-        version = publish(home, cfg, round, final, data, model["model_id"])
-        log_data_stages(sum((m for _, m in checked), VerifyMetrics()), found)
-        metrics = data.to_dict()
+        # A local Ray cluster lives as long as this subflow: its workers (and their GPU memory)
+        # are gone before fine-tuning starts.
+        version, metrics = data_flow.with_options(task_runner=task_runner(cfg.execution))(home, cfg, round, model)
     else:  # resumed: the round's data was published before the crash
         version, metrics = existing["version"], cat.resolve(f"{cfg.name}@{existing['version']}")["metrics"]
     candidate = finetune(home, cfg, round, model, version)

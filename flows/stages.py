@@ -9,6 +9,7 @@ already in the catalog is not done again.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import subprocess
@@ -16,13 +17,14 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from synthloop.domains import Domain, Problem, get_domain
-from synthloop.filters.dedup import DedupMetrics, apply_decisions, live_signatures, with_signatures
-from synthloop.filters.dedup import decide as dedup_decisions
+from synthloop.filters.dedup import DedupMetrics, apply_decisions, with_signatures
+from synthloop.filters.dedup_duckdb import dedup_parquet
 from synthloop.filters.diversity import RoundMetrics, RoundScorer, score_line, trend_alerts
 from synthloop.filters.verify import VerifyMetrics, verify_table
 from synthloop.generators.allocate import RoundPlan, fixed_plan, plan_round, split_budget
@@ -241,22 +243,46 @@ def verify(cfg: LoopConfig, part: Part, shard: Shard) -> tuple[Shard, VerifyMetr
 
 def dedup(cat: Catalog, cfg: LoopConfig, round: int, verified: list[Shard]) -> tuple[list[Shard], DedupMetrics]:
     """Near-dup decisions over every shard of the round, in order, and every earlier round's kept
-    rows; new shards carrying them."""
+    rows (DuckDB's band join over the Parquet files, see filters/dedup_duckdb.py); new shards
+    carrying them. Memory: the decisions and DuckDB's working set (it spills to the staging folder)."""
     if not cfg.dedup.enabled:
         return verified, DedupMetrics()
-    live = [live_signatures(s.read(columns=["row_id", "minhash"])) for s in verified]
-    ids = [rid for part_ids, _ in live for rid in part_ids]
-    sigs = [s for part_ids, s in live if part_ids]
-    sigs = np.vstack(sigs) if sigs else np.zeros((0, cfg.dedup.num_perm), np.uint32)
-    prior = list(prior_signatures(cat, cfg.name, before_round=round))
-    decisions = dedup_decisions(ids, sigs, cfg.dedup, prior)
+    prior = prior_files(cat, cfg.name, before_round=round)
+    root = Path(verified[0].path).parent.parent if verified else shards.round_dir(cat.home, cfg.name, round)
+    con = duckdb.connect(config={"memory_limit": DEDUP_MEMORY, "temp_directory": str(root / "duckdb-tmp"),
+                                 "threads": _cores()})
+    try:
+        decisions = dedup_parquet([s.path for s in verified], cfg.dedup, prior=prior, con=con)
+        (n_prior,) = con.execute("SELECT count(*) FROM sigs WHERE NOT is_new").fetchone()
+    finally:
+        con.close()
     out, at = [], 0
-    for shard, (part_ids, _) in zip(verified, live):
-        table = apply_decisions(shard.read(), decisions.slice(at, len(part_ids)))
+    for shard in verified:
+        table = shard.read()
+        live = table.num_rows - table["minhash"].null_count  # rows with a signature: decided in order
+        table = apply_decisions(table, decisions.slice(at, live).select(["row_id", "kept", "dup_of", "cluster_id"]))
         out.append(shards.write_shard(table, _sibling(shard.path, "deduped")))
-        at += len(part_ids)
+        at += live
     dropped = decisions.num_rows - (pc.sum(decisions["kept"]).as_py() or 0)
-    return out, DedupMetrics(compared=len(ids), prior=len(prior), near_duplicate=dropped)
+    return out, DedupMetrics(compared=decisions.num_rows, prior=n_prior, near_duplicate=dropped)
+
+
+# DuckDB's memory for the band join: past it, DuckDB spills to disk instead of growing.
+DEDUP_MEMORY = "1GB"
+
+
+def _cores() -> int:
+    """The cores this process may run on (DuckDB's default counts every core of the machine)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def prior_files(cat: Catalog, name: str, before_round: int) -> list[Path]:
+    """The Parquet files of every version of earlier rounds, in version then file order."""
+    out = []
+    for v in cat.versions(name):
+        if v["round"] is not None and v["round"] < before_round:
+            out += sorted((cat.home / v["path"]).glob("*.parquet"))  # (an absolute path stays as it is)
+    return out
 
 
 SCORE_COLUMNS = ["problem_id", "sampler", "difficulty", "correct", "kept", "n_tokens", "drop_reason", "completion"]

@@ -121,3 +121,28 @@ def test_a_steady_decline_is_an_alert_where_no_single_drop_is():
     rising = [{"compression_ratio": x} for x in (3.0, 3.1, 3.3)]  # lower is more diverse: a rise is a decline
     assert trend_alerts(rising, DiversityConfig(watch=("compression_ratio",)))[0].startswith(
         "diversity trend: compression_ratio rose")
+
+
+def test_scoring_shard_by_shard_gives_the_numbers_of_all_rows_at_once():
+    import random
+
+    import pyarrow as pa
+    from synthloop.filters.diversity import RoundScorer, compression_ratio, distinct_ngrams
+
+    rng = random.Random(0)
+    rows = []
+    for i in range(900):
+        ok = rng.random() < 0.6
+        kept = ok and rng.random() < 0.7
+        rows.append({"problem_id": f"p{i % 120}", "sampler": rng.choice("abc"), "difficulty": i % 4, "correct": ok,
+                     "kept": kept, "n_tokens": rng.randrange(50),
+                     "drop_reason": None if kept else ("near_duplicate" if ok else "wrong_answer"),
+                     "completion": f"{rng.randrange(100)}+{rng.randrange(50)} = x{rng.randrange(20)} ; é {rng.randrange(9)}"})
+    whole = score_rows(rows, NO_MODEL)
+    scorer = RoundScorer(NO_MODEL)
+    table = pa.Table.from_pylist(rows)
+    for lo in range(0, len(rows), 200):
+        scorer.add(table.slice(lo, 200))
+    assert scorer.finish().to_dict() == whole
+    kept = [r["completion"] for r in rows if r["kept"]]  # the one-shot definitions
+    assert whole["distinct_2"] == distinct_ngrams(kept)[2] and whole["compression_ratio"] == compression_ratio(kept)
