@@ -132,7 +132,8 @@ def demo_like(home: Path, problems: int, runner: str, workers: int = 1):
     cfg = type(cfg).model_validate(cfg.model_dump() | {
         "generation": cfg.generation.model_dump() | {"problems_per_round": problems, "adaptive": False},
         "diversity": {"embeddings": False},
-        "execution": {"runner": runner, "workers": workers, "shard_size": 1600}})
+        # 8 parts: enough for 2 workers to share evenly
+        "execution": {"runner": runner, "workers": workers, "shard_size": max(16, problems * 2 // 8)}})
     cat = Catalog(home)
     path = home / "models" / "demo-m0"
     if not path.exists():
@@ -202,24 +203,24 @@ def main() -> None:
     print(f"# load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min), "
           f"{os.cpu_count()} cores", flush=True)
     results = {}
-    for s in args.sizes.split(","):
+    for s in filter(None, args.sizes.split(",")):
         n = int(float(s))
         r = results[n] = run_size(n, args.shard_size)
         sec = " ".join(f"{k}={v:.1f}s" for k, v in r["seconds"].items())
         print(f"stages n={n}: {r['samples_per_s']:.0f} samples/s ({r['total_s']:.1f} s: {sec}); "
               f"peak RSS {r['peak_rss_mb']:.0f} MB; kept {r['kept']}, near-dups {r['near_duplicate']}", flush=True)
     sizes = sorted(results)
-    small, big = results[sizes[0]], results[sizes[-1]]
-    ratio = (big["total_s"] / big["n"]) / (small["total_s"] / small["n"])
+    ratio = float("nan")
+    if sizes:
+        small, big = results[sizes[0]], results[sizes[-1]]
+        ratio = (big["total_s"] / big["n"]) / (small["total_s"] / small["n"])
     summary = {"stages_1e4": f"{results[10**4]['samples_per_s']:.0f}" if 10**4 in results else "na",
                "stages_1e6": f"{results[10**6]['samples_per_s']:.0f}" if 10**6 in results else "na",
                "cost_ratio": f"{ratio:.2f}",
                "rss_1e6_mb": f"{results[10**6]['peak_rss_mb']:.0f}" if 10**6 in results else "na",
                "workers2_over_1": "na", "overhead": "na"}
     if not args.skip_generation:
-        from scale_generation import generation_and_overhead
-
-        summary |= generation_and_overhead()
+        summary |= generation_and_overhead(args.gen_problems)
     summary["wall_s"] = f"{time.perf_counter() - start:.0f}"
     print(f"# load after: {os.getloadavg()[0]:.2f}", flush=True)
     print("scale: " + " ".join(f"{k}={v}" for k, v in summary.items()))
