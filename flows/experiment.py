@@ -38,9 +38,9 @@ def reference_round(home: str, cfg: LoopConfig, round: int, noise: es.Noise) -> 
 
 @_task(name="experiment-report")
 def report(home: str, name: str, cfg: LoopConfig, spec: es.ExperimentSpec, base: LoopConfig,
-           arms: list[es.Arm], out: str | None) -> dict:
+           arms: list[es.Arm], out: str | None, code_version: str) -> dict:
     """The table, read back from the catalog; written as JSON and an HTML page; a Prefect artifact."""
-    res = es.result(Catalog(home), name, cfg, spec, base, arms)
+    res = es.result(Catalog(home), name, cfg, spec, base, arms, code_version)
     res["files"] = {k: str(v) for k, v in write_experiment(res, Path(out) if out else Catalog(home).home / "reports").items()}
     create_table_artifact(res["rows"], key=artifact_key(cfg.name, f"experiment-{name}"),
                           description=f"synthloop experiment {name}: {len(arms)} arms, {res['seeds']} seed(s)")
@@ -59,12 +59,13 @@ def _arm(home: str, base: LoopConfig, arm: es.Arm, on_arm) -> None:
 
 
 def _run(home: str, name: str, cfg: LoopConfig, spec: es.ExperimentSpec, seeds, out, on_arm) -> dict:
+    code = stages.code_version()  # now: a checkout can move while a long experiment runs
     base = es.base_config(cfg)
     arms = es.arms_of(name, cfg, spec, seeds)
     bootstrap(home, base)  # once for every arm (and every experiment on this config)
     for arm in arms:
         _arm(home, base, arm, on_arm)
-    return report(home, name, cfg, spec, base, arms, out)
+    return report(home, name, cfg, spec, base, arms, out, code)
 
 
 @flow(name="synthloop-experiment-noise", flow_run_name="{cfg.name}-noise")

@@ -459,13 +459,15 @@ def passk_table(cat: Catalog, arms: list[Arm]) -> list[dict]:
 TABLES = {"noise": noise_table, "collapse": collapse_table, "passk": passk_table}
 
 
-def result(cat: Catalog, name: str, cfg: LoopConfig, spec: ExperimentSpec, base: LoopConfig, arms: list[Arm]) -> dict:
-    """Everything the table, the JSON and the page show, read back from the catalog."""
+def result(cat: Catalog, name: str, cfg: LoopConfig, spec: ExperimentSpec, base: LoopConfig, arms: list[Arm],
+           code_version: str | None = None) -> dict:
+    """Everything the table, the JSON and the page show, read back from the catalog.
+    `code_version`: the code the arms ran (taken when the experiment started)."""
     return {
         "experiment": name, "rows": TABLES[name](cat, arms),
         "arms": [{"run": a.cfg.name, "label": a.label, "seed": a.seed, "setting": a.setting,
                   "model": held(cat, a.cfg.name)[-1][1]["model_out"]} for a in arms],
         "base_model": f"{base.name}-m0", "seeds": len({a.seed for a in arms}),
-        "code_version": stages.code_version(), "config": cfg.model_dump(mode="json"),
+        "code_version": code_version or stages.code_version(), "config": cfg.model_dump(mode="json"),
         "spec": getattr(spec, name).model_dump(mode="json"),
     }
