@@ -1,11 +1,19 @@
 """Final-answer checkers for a user's own problems, and calculator-annotation step checks.
 
 A checker reads the final answer out of a completion and compares it with the reference:
-- `exact`: the last non-empty line, stripped, equals the reference string;
+- `exact`: the last non-empty line equals the reference string, up to spacing, markdown
+  emphasis, quotes and a closing full stop (case counts);
 - `numeric`: the last number in the text is within `tolerance` of the reference number;
 - `pattern`: the answer after a marker (`####`, `A:`, `\\boxed{}`, or any regex with one group),
-  compared as numbers when both parse, else as strings;
+  compared as numbers when both parse (`42 apples`, `x = 42` and `$42.00` are 42), else as text;
 - `math`: mathematical equivalence by `math-verify` (the checker TRL's accuracy reward uses).
+
+A completion may not hedge: one that commits to two different final answers (`#### 17` then
+`#### 42`, `\\boxed{1} \\boxed{2}`, "the answer is 41 or 42", a last line of bare numbers) is
+wrong whichever of them is right; saying the same answer twice is fine. Numbers are read in the
+forms people write (`1,200`, `$5`, `-5` with a Unicode minus, `1e6`, `1/2`, `\\frac{1}{2}`,
+`**42**`). No input makes a checker raise; math-verify is not handed expressions that would take
+sympy minutes (towers of powers, huge factorials).
 
 >>> c = Checker("pattern", pattern="####")
 >>> c.check("42", "so 6*7 = 42\\n#### 42.0")
@@ -29,8 +37,13 @@ PATTERNS = {
     "A:": r"(?:^|\n)\s*A:\s*([^\n]*)",
     "boxed": r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}",
 }
-_NUM = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+# A number as written: sign, `$`, thousands commas, decimals, exponent; or a fraction `3/4`.
+_NUM = re.compile(r"[-\u2212]?\$?(?:\d(?:,?\d)*(?:\.\d+)?(?:[eE][-+]?\d+)?(?:/\d+(?![\d.]))?|\.\d+)")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_FRAC = re.compile(r"^\\[dt]?frac\{(-?\d+(?:\.\d+)?)\}\{(\d+(?:\.\d+)?)\}$")
+_DECOR = "*_`'\" \u201c\u201d\u2018\u2019"  # markdown emphasis and quotes around an answer
+# Phrases that state a final answer; two of them with different values are a hedge.
+_STATED = re.compile(r"(?:answer|result)\s*(?:is|=|:)?\s*:?\s*\**\s*(" + _NUM.pattern + ")", re.IGNORECASE)
 MAX_TEXT = 100_000  # longer completions are checked on their last MAX_TEXT characters
 
 
@@ -40,18 +53,88 @@ def to_number(text: str | None) -> float | None:
     >>> to_number("$1,200.50"), to_number("12 apples"), to_number("x")
     (1200.5, None, None)
     """
-    if text is None:
+    if not isinstance(text, str) or len(text) > 400:
         return None
-    t = text.strip().rstrip(".").replace("$", "").strip()
+    t = text.strip().strip(_DECOR).rstrip(".").strip(_DECOR).replace("\\$", "").replace("$", "").strip()
+    t = t.replace("\u2212", "-").removeprefix("+")
     t = _THOUSANDS.sub("", t)
-    if not re.fullmatch(r"-?\d+(?:\.\d+)?|-?\.\d+", t):
+    if m := _FRAC.match(t):
+        t = f"{m[1]}/{m[2]}"
+    try:
+        if m := re.fullmatch(r"(-?\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)", t):
+            den = float(m[2])
+            return float(m[1]) / den if den else None
+        if not re.fullmatch(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?", t):
+            return None
+        v = float(t)
+    except (ValueError, OverflowError):
         return None
-    return float(t)
+    return v if math.isfinite(v) else None
 
 
 def last_number(text: str) -> str | None:
     found = _NUM.findall(text[-MAX_TEXT:])
     return found[-1] if found else None
+
+
+def _numbers(text: str) -> list[float]:
+    return [n for n in (to_number(x) for x in _NUM.findall(text)) if n is not None]
+
+
+def _distinct(values: list, tol: float) -> int:
+    """How many different values: numbers within `tol` (relative) are the same one."""
+    kept: list = []
+    for v in values:
+        if not any(_equal(v, k, tol) for k in kept):
+            kept.append(v)
+    return len(kept)
+
+
+def _equal(a, b, tol: float) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tol * max(1.0, abs(b))
+    return a == b
+
+
+def _norm_text(s: str) -> str:
+    """Text compared as a grader would: spacing, emphasis, quotes and a closing stop ignored; case
+    kept (`CO` is not `Co`)."""
+    return " ".join(s.split()).strip(_DECOR).rstrip(".!").strip(_DECOR).strip()
+
+
+_HEDGE_GLUE = re.compile(r"^(?:[\s,;|/]|\bor\b|\band\b|\bmaybe\b|\bperhaps\b)*$", re.IGNORECASE)
+
+
+_EITHER = re.compile(r"(" + _NUM.pattern + r")\s*,?\s*\bor\b\s*(?:maybe\s+|perhaps\s+)?(" + _NUM.pattern + ")", re.I)
+
+
+def _hedged_line(line: str, tol: float) -> bool:
+    """A last line that offers several different numbers: only numbers ("3, 5, 7"), or two
+    joined by "or" ("it could be 41, 43, or 45")."""
+    if _distinct(_numbers(line), tol) < 2:
+        return False
+    if _HEDGE_GLUE.match(_NUM.sub(" ", line)):
+        return True
+    return any(_distinct(_numbers(f"{a} {b}"), tol) == 2 for a, b in _EITHER.findall(line))
+
+
+def _answer_value(ans: str, tol: float):
+    """A marker's answer as a value: a number when it is one (or holds one: `42 apples`, `x = 42`),
+    the text otherwise; `_HEDGE` when it names several numbers (`41 or 42`)."""
+    n = to_number(ans)
+    if n is not None:
+        return n
+    tail = ans.rsplit("=", 1)[-1]  # `x = 42`, `3 + 4 = 7`: what the equation ends in
+    n = to_number(tail)
+    if n is not None:
+        return n
+    nums = _numbers(tail)
+    if nums:
+        return nums[0] if _distinct(nums, tol) == 1 else _HEDGE
+    return _norm_text(ans)
+
+
+_HEDGE = object()
 
 
 @dataclass(frozen=True)
@@ -105,23 +188,45 @@ class Checker:
         if self.kind == "numeric":
             return to_number(answer) is not None
         if self.kind == "math":
-            return bool(_math_parse(answer))
+            return bool(_math_parse(answer) or _math_parse(f"${answer}$"))
         return bool(answer.strip())
 
     def check(self, reference: str, completion: str) -> tuple[bool, str | None]:
-        """(is the completion's final answer right, the answer it gives)."""
+        """(is the completion's final answer right, the answer it gives). Never raises."""
+        try:
+            return self._check(reference, completion)
+        except (ValueError, TypeError, OverflowError, RecursionError, MemoryError, re.error):
+            return False, None  # an answer that cannot be read is not a right answer
+
+    def _check(self, reference: str, completion: str) -> tuple[bool, str | None]:
         got = self.extract(completion)
-        if got is None:
+        if got is None or not isinstance(reference, str):
             return False, None
+        text = completion[-MAX_TEXT:]
+        tol = self.tolerance
         if self.kind == "exact":
-            return got == reference.strip(), got
+            return _norm_text(got) == _norm_text(reference), got
         if self.kind == "math":
-            gold, pred = _math_parse(reference), _math_parse(got)
-            return bool(gold and pred and _math_verify(gold, pred)), got
-        a, b = to_number(got), to_number(reference)
-        if a is not None and b is not None:
-            return abs(a - b) <= self.tolerance * max(1.0, abs(b)), got
-        return self.kind == "pattern" and got.strip() == reference.strip(), got
+            return _math_check(reference, text, got), got
+        if self.kind == "pattern":
+            found = [f if isinstance(f, str) else f[0] for f in self._rx.findall(text)]
+            values = [_answer_value(a.strip(), tol) for a in found if a.strip()]
+            if not values or any(v is _HEDGE for v in values) or _distinct(values, tol) > 1:
+                return False, got  # no answer, or more than one
+            want = to_number(reference)
+            have = values[-1]
+            if want is not None and isinstance(have, float):
+                return _equal(have, want, tol), got
+            return have == _norm_text(reference), got
+        # numeric: the last number, unless the text commits to different ones
+        want, have = to_number(reference), to_number(got)
+        if want is None or have is None:
+            return False, got
+        stated = _numbers(" ".join(m for m in _STATED.findall(text)))
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if _distinct(stated + [have], tol) > 1 or (lines and _hedged_line(lines[-1], tol)):
+            return False, got
+        return _equal(have, want, tol), got
 
 
 MATH_TEXT = 2_000  # math-verify sees only the end of a completion: sympy on huge input is slow
@@ -130,9 +235,32 @@ MATH_TEXT = 2_000  # math-verify sees only the end of a completion: sympy on hug
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 
+_BOXED = re.compile(PATTERNS["boxed"])
+# What sympy would take minutes or all memory over: a power of a power, a big exponent, a big
+# factorial, a huge literal. No right answer a dataset holds looks like this.
+_COSTLY = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\{?\s*\d{4,}|\d{4,}\s*!|\d{300,}|\*\*\s*\(?\s*\d+\s*\*\*")
+
+
+def _math_check(reference: str, text: str, got: str) -> bool:
+    """Every boxed answer equals the reference (one or more, all the same value); with none, the
+    answer math-verify finds at the end of the text."""
+    gold = _math_parse(reference) or _math_parse(f"${reference}$")  # a bare `x+1` parses as math
+    if not gold:
+        return False
+    boxed = _BOXED.findall(text[-MATH_TEXT:])
+    candidates = [f"\\boxed{{{b}}}" for b in boxed] if boxed else [got]
+    for c in candidates:
+        pred = _math_parse(c)
+        if not (pred and _math_verify(gold, pred)):
+            return False
+    return True
+
+
 def _math_parse(text: str):
     from math_verify import parse
 
+    if _COSTLY.search(text[-MATH_TEXT:]):
+        return []
     try:
         return parse(text[-MATH_TEXT:], parsing_timeout=None)
     except Exception:  # noqa: BLE001 - math-verify raises many kinds on malformed LaTeX; a bad answer is not a crash
@@ -165,6 +293,8 @@ def _eval(node) -> float:
         a, b = _eval(node.left), _eval(node.right)
         if isinstance(node.op, ast.Pow) and (abs(b) > 64 or abs(a) > 1e6):
             raise ValueError("power too large")
+        if isinstance(node.op, ast.Mult | ast.Pow) and max(abs(a), abs(b)) > 1e300:
+            raise ValueError("too large to check")  # keeps big-int products from growing without end
         return _OPS[type(node.op)](a, b)
     raise ValueError("not arithmetic")
 
@@ -181,10 +311,10 @@ def arith(text: str) -> float | None:
     if not t or len(t) > 200:
         return None
     try:
-        v = _eval(ast.parse(t, mode="eval").body)
+        v = float(_eval(ast.parse(t, mode="eval").body))  # float() of a huge int overflows: not checkable
     except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError, MemoryError, RecursionError):
         return None
-    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+    return v if math.isfinite(v) else None
 
 
 def _same(true: float, written: str) -> bool:
