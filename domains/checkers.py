@@ -105,7 +105,7 @@ def _norm_text(s: str) -> str:
 _HEDGE_GLUE = re.compile(r"^(?:[\s,;|/]|\bor\b|\band\b|\bmaybe\b|\bperhaps\b)*$", re.IGNORECASE)
 
 
-_EITHER = re.compile(r"(" + _NUM.pattern + r")\s*,?\s*\bor\b\s*(?:maybe\s+|perhaps\s+)?(" + _NUM.pattern + ")", re.I)
+_EITHER = re.compile(r"(" + _NUM.pattern + r")\s*,?\s*\bor\b\s*(?:maybe\s+|perhaps\s+)?(" + _NUM.pattern + ")", re.IGNORECASE)
 
 
 def _hedged_line(line: str, tol: float) -> bool:

@@ -37,9 +37,9 @@ def test_a_second_run_refuses_or_waits_and_names_the_holder(tmp_path, capsys):
     cat = Catalog(tmp_path)
     holder = _hold(tmp_path, 3)
     try:
-        with pytest.raises(RunLocked, match=rf"pid {holder.pid}, `synthloop run --name demo`, since 20"):
-            with cat.run_lock("synthloop run --name other", wait=False):
-                pass
+        with pytest.raises(RunLocked, match=rf"pid {holder.pid}, `synthloop run --name demo`, since 20"), \
+                cat.run_lock("synthloop run --name other", wait=False):
+            pass
         with cat.run_lock("synthloop run --name other", poll_s=0.2) as mine:  # waits for the holder to end
             assert mine["pid"] == os.getpid()
             assert json.loads((tmp_path / "run.lock").read_text())["command"] == "synthloop run --name other"
