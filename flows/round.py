@@ -19,6 +19,7 @@ from . import stages
 from .artifacts import publish_artifacts
 from .config import LoopConfig
 from .execution import resources, task_runner
+from .progress import say
 from .shards import Part, Shard
 
 _task = task(cache_policy=NO_CACHE)
@@ -114,10 +115,10 @@ def round_flow(home: str, cfg: LoopConfig, round: int) -> dict:
 
 
 def log_data_stages(checked: VerifyMetrics, found: DedupMetrics) -> None:
-    get_run_logger().info(
-        "verified %d rows: %d right answers, %d kept (dropped: %s); near-dedup compared %d rows against "
-        "%d earlier ones, dropped %d", checked.rows, checked.correct, checked.kept, checked.drops or "none",
-        found.compared, found.prior, found.near_duplicate,
+    say(  # to the run's log (the UI) and stderr, like every stage's summary (flows/progress.py)
+        f"verified {checked.rows} rows: {checked.correct} right answers, {checked.kept} kept (dropped: "
+        f"{checked.drops or 'none'}); near-dedup compared {found.compared} rows against {found.prior} "
+        f"earlier ones, dropped {found.near_duplicate}"
     )
 
 

@@ -434,7 +434,7 @@ def round_version(cat: Catalog, name: str, round: int) -> dict | None:
 
 def training_pairs(cat: Catalog, cfg: LoopConfig, round: int) -> list[tuple[str, str]]:
     """The round's training set under the data policy (see `FinetuneSpec`), capped per problem."""
-    return trainset.training_pairs(trainset.training_rows(cat, cfg, round)[0])
+    return trainset.training_pairs(trainset.training_rows(cat, cfg, round, lambda: seed_set(cfg)[1])[0])
 
 
 def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_version: int) -> dict:
@@ -446,7 +446,7 @@ def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_
     path = cat.home / "models" / model_id
     if why := trainset.empty_round_reason(cat, cfg, round, model_in):
         return {"model_id": None, "no_data": why}  # nothing to learn from: `decide` records it
-    rows, sources = trainset.training_rows(cat, cfg, round)
+    rows, sources = trainset.training_rows(cat, cfg, round, lambda: seed_set(cfg)[1])
     train_version = trainset.publish_training_set(cat, cfg, round, rows, sources, model_id, code_version())
     tcfg = replace(cfg.finetune.train, seed=cfg.seed + round)
     start = model_in if cfg.finetune.init == "previous" else cat.model(f"{cfg.name}-m0")

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from synthloop.warehouse import COLUMNS, ROW_SCHEMA, Catalog
+from synthloop.warehouse import COLUMNS, ROW_SCHEMA, Catalog, to_table
 
 if TYPE_CHECKING:
     from .config import LoopConfig
@@ -30,7 +31,8 @@ def train_name(run: str) -> str:
     return f"{run}-train"
 
 
-def training_rows(cat: Catalog, cfg: LoopConfig, round: int) -> tuple[pa.Table, dict[str, int]]:
+def training_rows(cat: Catalog, cfg: LoopConfig, round: int,
+                  seed_rows: Callable[[], list[dict]] | None = None) -> tuple[pa.Table, dict[str, int]]:
     """The rows round `round` fine-tunes on, under the data policy (see `FinetuneSpec`) and the
     per-problem cap, in training order; and how many come from each version (`{"run@v": n}`)."""
     ft = cfg.finetune
@@ -54,10 +56,12 @@ def training_rows(cat: Catalog, cfg: LoopConfig, round: int) -> tuple[pa.Table, 
     n_seed = ft.seed_replay
     if ft.policy == "mix":  # seed examples make up mix_fraction of the result
         n_seed = int(n_from_rounds * ft.mix_fraction / (1 - ft.mix_fraction) + 0.5)
-    seed = cat.versions(f"{cfg.name}-seed") if n_seed and not cfg.bootstrap.base_model else []
-    if seed:
-        ref = f"{cfg.name}-seed@{seed[-1]['version']}"
-        t = _rows(cat.read_table(ref))
+    replay = n_seed and not cfg.bootstrap.base_model
+    seed = cat.versions(f"{cfg.name}-seed") if replay and _exists(cat, f"{cfg.name}-seed") else []
+    if replay and (seed or seed_rows):
+        # The published seed set; without one (a catalog made by hand), the rows `seed_rows` makes.
+        ref = f"{cfg.name}-seed@{seed[-1]['version']}" if seed else f"{cfg.name}-seed (not published)"
+        t = _rows(cat.read_table(ref)) if seed else to_table(seed_rows())
         rng = random.Random(f"replay-{cfg.seed}-{round}")
         # random.sample picks positions from the population's length alone: the same picks as
         # sampling the seed set's (prompt, completion) pairs, which is what training used before.
@@ -98,7 +102,7 @@ def publish_training_set(cat: Catalog, cfg: LoopConfig, round: int, table: pa.Ta
     metrics = {"policy": ft.policy, "max_per_problem": ft.max_per_problem, "seed_replay": ft.seed_replay,
                "mix_fraction": ft.mix_fraction if ft.policy == "mix" else None, "examples": table.num_rows,
                "from": dict(sources), "for_model": model_id}
-    return cat.publish(train_name(cfg.name), table, round=round, model_id=model_id, parents=list(sources),
+    return cat.publish(train_name(cfg.name), table, round=round, model_id=model_id, parents=[r for r in sources if "@" in r],
                        config=cfg.model_dump(mode="json"), config_hash=cfg.config_hash(),
                        code_version=code_version, metrics=metrics)
 
