@@ -337,4 +337,3 @@ def _by_problem(samples: list[dict]) -> list[dict]:
     for g in groups.values():
         g["kept"] = sum(1 for r in g["rows"] if r["kept"])
     return list(groups.values())
-
