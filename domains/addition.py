@@ -1,11 +1,13 @@
 """Multi-digit addition with a worked solution, one line per digit with its carry.
 
-Format (the completion follows the prompt `a+b=`), least significant digit first, as a person
-adds by hand; each line is `digit_a+digit_b+carry_in=sum`, and the last line, after `>`, is the
-answer's digits in the order the steps produced them (least significant first):
+The prompt writes the operands ones digit first by default (`754+86=` is 457 + 68; see FORMATS
+for the others and README "Length generalization" for what each scored). The completion goes
+least significant digit first, as a person adds by hand; each line is
+`digit_a+digit_b+carry_in=sum`, and the last line, after `>`, is the answer's digits in the order
+the steps produced them (least significant first):
 
->>> d = Addition()
->>> p = Problem("x", "addition", 3, "457+68=", "525")
+>>> d = Addition(format="reversed")
+>>> p = Problem("x", "addition", 3, "754+86=", "525")
 >>> print(d.solution(p))
 7+8+0=15
 5+6+1=12
@@ -22,53 +24,123 @@ from __future__ import annotations
 
 import random
 import re
+from functools import partial
 
 from .base import Problem, Verdict
 from .chain import Steps, read_int, replay
 
-_STEP = re.compile(r"^(\d)\+(\d)\+(\d)=(\d{1,2})$", re.ASCII)
-_PROMPT = re.compile(r"^(\d+)\+(\d+)=$", re.ASCII)
-
-
+_STEP = re.compile(r"^([a-z]?)(\d)\+(\d)\+(\d)=(\d{1,2})$", re.ASCII)
 _DIGITS = bytes.maketrans(b"0123456789", bytes(range(10)))  # b"457" -> bytes([4, 5, 7])
+
+# How the prompt writes the operands (the steps and the answer line are the same in all but hints):
+#   msd       457+68=        most significant digit first, as people write numbers
+#   reversed  754+86=        ones digit first (Lee et al. 2025): step i reads the i-th digit of
+#                            each operand, counted from where the operand starts, so the model
+#                            never needs an operand's length to find a column
+#   padded    754+860=       reversed, the shorter operand padded with zeros to the same length
+#   hints     k7l5m4+k8l6=   reversed, each digit after a letter naming its column (index hints,
+#                            Zhou et al. 2023), and each step line starts with its column's letter
+#                            (`k7+8+0=15`): a column is found by matching letters, not by counting.
+#                            The letters start at a random one per problem, so every letter and
+#                            every letter-to-next is trained, not only the first few.
+FORMATS = ("reversed", "msd", "padded", "hints")
+_HINTS = "abcdefghijklmnopqrstuvwxyz"
+_PROMPTS = {
+    "msd": re.compile(r"^(\d+)\+(\d+)=$", re.ASCII),
+    "reversed": re.compile(r"^(\d+)\+(\d+)=$", re.ASCII),
+    "padded": re.compile(r"^(\d+)\+(\d+)=$", re.ASCII),
+    "hints": re.compile(r"^((?:[a-z]\d){1,26})\+((?:[a-z]\d){1,26})=$", re.ASCII),
+}
+
+
+def write_prompt(a: int, b: int, fmt: str, offset: int = 0) -> str:
+    """The prompt for a + b in format `fmt` (`offset`: the hints' first letter, hints only).
+
+    >>> [write_prompt(457, 68, f, offset=10) for f in FORMATS]
+    ['754+86=', '457+68=', '754+860=', 'k7l5m4+k8l6=']
+    """
+    x, y = str(a), str(b)
+    if fmt == "msd":
+        return f"{x}+{y}="
+    x, y = x[::-1], y[::-1]
+    if fmt == "padded":
+        n = max(len(x), len(y))
+        x, y = x.ljust(n, "0"), y.ljust(n, "0")
+    elif fmt == "hints":
+        x, y = ("".join(_HINTS[offset + i] + c for i, c in enumerate(t)) for t in (x, y))
+    return f"{x}+{y}="
+
+
+def _columns(prompt: str, fmt: str) -> tuple[str, str, str] | None:
+    """(digits of a, digits of b, ones first and padded to one length; the columns' hint letters,
+    '' unless hints), or None if `prompt` is not in `fmt`."""
+    m = _PROMPTS[fmt].match(prompt)
+    if m is None:
+        return None
+    a, b, hints = m[1], m[2], ""
+    if fmt == "msd":
+        a, b = a[::-1], b[::-1]
+    elif fmt == "hints":
+        la, lb = a[0::2], b[0::2]
+        hints, short = (la, lb) if len(la) >= len(lb) else (lb, la)
+        start = _HINTS.find(hints[0])
+        if hints != _HINTS[start : start + len(hints)] or not hints.startswith(short):
+            return None  # letters out of order, or the operands' letters disagree
+        a, b = a[1::2], b[1::2]
+    n = max(len(a), len(b))
+    return a.ljust(n, "0"), b.ljust(n, "0"), hints
+
+
+def read_columns(prompt: str, fmt: str) -> tuple[str, str] | None:
+    """Both operands' digits ones digit first (not padded), or None if `prompt` is not in `fmt`.
+
+    >>> read_columns("457+68=", "msd"), read_columns("k7l5m4+k8l6=", "hints")
+    (('754', '86'), ('754', '86'))
+    """
+    m = _PROMPTS[fmt].match(prompt)
+    if m is None or _columns(prompt, fmt) is None:
+        return None
+    a, b = m[1], m[2]
+    if fmt == "msd":
+        return a[::-1], b[::-1]
+    if fmt == "hints":
+        return a[1::2], b[1::2]
+    return a, b
 
 
 # Replay (domains/chain.py) walks the columns. A state is (digits of a, digits of b, both ones
-# first and padded to one length; the column reached; the carry into it; answer digits so far).
-def _start(problem: Problem) -> tuple:
-    m = _PROMPT.match(problem.prompt)
-    a, b = (m[1], m[2]) if m else ("0", "0")
-    n = max(len(a), len(b))
+# first and padded to one length; the columns' letters or ''; the column reached; the carry into
+# it; answer digits so far).
+def _start(fmt: str, problem: Problem) -> tuple:
+    ra, rb, hints = _columns(problem.prompt, fmt) or ("0", "0", "")
     # bytes of digit values: 3x cheaper to build than tuples of ints, and this runs per sample
-    ra = a[::-1].ljust(n, "0").encode().translate(_DIGITS)
-    rb = b[::-1].ljust(n, "0").encode().translate(_DIGITS)
-    return ra, rb, 0, 0, ""
+    return ra.encode().translate(_DIGITS), rb.encode().translate(_DIGITS), hints, 0, 0, ""
 
 
 def _parse(line: str) -> tuple | None:
     m = _STEP.match(line)
     if m is None:
         return None
-    x, y, c, s = m.groups()
-    return int(x), int(y), int(c), int(s)
+    h, x, y, c, s = m.groups()
+    return h, int(x), int(y), int(c), int(s)
 
 
 def _apply(state: tuple, step: tuple) -> tuple | None:
-    ra, rb, i, carry, digits = state
-    x, y, c, s = step
-    if i >= len(ra) or x != ra[i] or y != rb[i] or c != carry or s != x + y + c:
+    ra, rb, hints, i, carry, digits = state
+    h, x, y, c, s = step
+    if i >= len(ra) or x != ra[i] or y != rb[i] or c != carry or s != x + y + c or h != hints[i : i + 1]:
         return None
-    return ra, rb, i + 1, s // 10, digits + str(s % 10)
+    return ra, rb, hints, i + 1, s // 10, digits + str(s % 10)
 
 
 def _successors(state: tuple):
-    ra, rb, i, carry, _ = state
+    ra, rb, hints, i, carry, _ = state
     if i < len(ra):  # one path: the next column, added right
-        yield _apply(state, (ra[i], rb[i], carry, ra[i] + rb[i] + carry))
+        yield _apply(state, (hints[i : i + 1], ra[i], rb[i], carry, ra[i] + rb[i] + carry))
 
 
 def _final(state: tuple) -> str | None:
-    ra, _, i, carry, digits = state
+    ra, _, _, i, carry, digits = state
     if i < len(ra):
         return None
     return (digits + ("1" if carry else ""))[::-1].lstrip("0") or "0"
@@ -91,21 +163,25 @@ def _split(completion: str) -> tuple[list[str], str | None]:
     return [t for ln in raw if (t := ln.strip())], None
 
 
-STEPS = Steps(start=_start, parse=_parse, apply=_apply, successors=_successors, final=_final,
-              read_answer=_read_answer, split=_split)
+def steps_for(fmt: str) -> Steps:
+    """The step replay of format `fmt`: the formats differ only in how the prompt is read."""
+    return Steps(start=partial(_start, fmt), parse=_parse, apply=_apply, successors=_successors,
+                 final=_final, read_answer=_read_answer, split=_split)
 
 
 class Addition:
     name = "addition"
 
-    def __init__(self, min_digits: int = 1, max_digits: int = 8):
+    def __init__(self, min_digits: int = 1, max_digits: int = 8, format: str = "msd"):
         if not 1 <= min_digits <= max_digits:
             raise ValueError(f"addition: need 1 <= min_digits <= max_digits, got {min_digits}, {max_digits}")
-        self.min_digits, self.max_digits = min_digits, max_digits
-        self.steps = STEPS
+        if format not in FORMATS:
+            raise ValueError(f"addition: format must be one of {', '.join(FORMATS)}, got {format!r}")
+        self.min_digits, self.max_digits, self.format = min_digits, max_digits, format
+        self.steps = steps_for(format)
 
     def knobs(self) -> dict:
-        return {"digits": [self.min_digits, self.max_digits]}
+        return {"digits": [self.min_digits, self.max_digits], "format": list(FORMATS)}
 
     def make_problems(self, n: int, seed: int, difficulties: list[int]) -> list[Problem]:
         rng = random.Random(seed)
@@ -118,31 +194,32 @@ class Addition:
             b = rng.randrange(10 ** (e - 1) if e > 1 else 0, 10**e)
             if rng.random() < 0.5:
                 a, b = b, a
+            # hints: the first letter at random, so that every letter is trained (only drawn for
+            # hints, so the other formats' problems stay what they always were)
+            offset = rng.randrange(len(_HINTS) - d + 1) if self.format == "hints" else 0
             out.append(
                 Problem(
                     id=f"add-{seed}-{i}",
                     domain=self.name,
                     difficulty=d,
-                    prompt=f"{a}+{b}=",
+                    prompt=write_prompt(a, b, self.format, offset),
                     answer=str(a + b),
                     meta={"a": a, "b": b},
                 )
             )
         return out
 
-    @staticmethod
-    def _operands(problem: Problem) -> tuple[str, str]:
-        a, b = problem.prompt.rstrip("=").split("+")
-        return a, b
+    def columns(self, problem: Problem) -> tuple[str, str, str]:
+        """Both operands' digits, ones digit first, padded with zeros to one length, and each
+        column's hint letter ('' unless the format is hints): what a step line starts with."""
+        return _columns(problem.prompt, self.format) or ("0", "0", "")
 
     def solution(self, problem: Problem, variant: int = 0) -> str:
-        a, b = self._operands(problem)
-        n = max(len(a), len(b))
-        ra, rb = a[::-1].ljust(n, "0"), b[::-1].ljust(n, "0")
+        ra, rb, hints = self.columns(problem)
         lines, digits, carry = [], [], 0
-        for x, y in zip(ra, rb):
+        for i, (x, y) in enumerate(zip(ra, rb)):
             s = int(x) + int(y) + carry
-            lines.append(f"{x}+{y}+{carry}={s}")
+            lines.append(f"{hints[i : i + 1]}{x}+{y}+{carry}={s}")
             digits.append(str(s % 10))
             carry = s // 10
         if carry:
@@ -168,7 +245,7 @@ class Addition:
         it and the answer are exactly what the right column leads to (a dropped column too), else
         `dynamic`: `7+8+0=5` followed by `5+6+1=12` is a static slip, its carry was used right.
 
-        >>> d, p = Addition(), Problem("x", "addition", 3, "457+68=", "525")
+        >>> d, p = Addition(format="msd"), Problem("x", "addition", 3, "457+68=", "525")
         >>> [d.verify(p, t).error_kind for t in ("7+8+0=5\\n5+6+1=12\\n4+0+1=5\\n>525",
         ...                                        "7+8+0=5\\n5+6+0=11\\n4+0+1=5\\n>515")]
         ['static', 'dynamic']

@@ -236,6 +236,7 @@ class RoundMetrics:
     embedding_sample: int | None = None
     collapse_alerts: list[str] = field(default_factory=list)
     allocation: dict | None = None  # the generation plan's record (generators/allocate.py)
+    curriculum: dict | None = None  # the round's difficulty mix and reasons (generators/curriculum.py)
 
     def to_dict(self) -> dict:
         """The JSON the catalog keeps; the embedding keys only when they were measured."""
@@ -243,8 +244,9 @@ class RoundMetrics:
         if not self.embedding_sample:
             for key in ("vendi", "mean_embedding_distance", "embedding_sample"):
                 out.pop(key)
-        if self.allocation is None:
-            out.pop("allocation")
+        for key in ("allocation", "curriculum"):
+            if out[key] is None:
+                out.pop(key)
         return out
 
 

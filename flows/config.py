@@ -20,6 +20,7 @@ from synthloop.filters.dedup import DedupConfig
 from synthloop.filters.diversity import DiversityConfig
 from synthloop.filters.verify import VerifyConfig
 from synthloop.generators.base import Sampler
+from synthloop.generators.curriculum import CurriculumConfig
 from synthloop.generators.openai import OpenAIConfig
 from synthloop.generators.vllm import VLLMConfig
 from synthloop.training.evaluate import EvalConfig
@@ -188,6 +189,9 @@ class LoopConfig(_Strict):
         return v
     bootstrap: BootstrapSpec = BootstrapSpec()
     generation: GenerationSpec = GenerationSpec()
+    # Which difficulties each round draws (generators/curriculum.py): `frontier` follows the
+    # pass rates, `fixed` uses generation.difficulty_weights.
+    curriculum: CurriculumConfig = CurriculumConfig()
     verify: VerifyConfig = VerifyConfig()
     dedup: DedupConfig = DedupConfig()
     diversity: DiversityConfig = DiversityConfig()

@@ -42,6 +42,7 @@ from synthloop import __version__
 
 from . import shards, trainset
 from .config import LoopConfig
+from .curriculum import mix_of, round_curriculum
 from .progress import Progress, say
 from .shards import Part, Shard
 from .status import status_rows  # noqa: F401  (re-exported: round.py, serve.py)
@@ -65,15 +66,17 @@ def domains_of(cfg: LoopConfig) -> dict[str, Domain]:
     return {d.name: get_domain(d.name, **d.knobs) for d in cfg.domains}
 
 
-def sample_problems(cfg: LoopConfig, round: int) -> list[Problem]:
-    """This round's problems: the domain mix and difficulty weights of the config, seeded by round."""
+def sample_problems(cfg: LoopConfig, round: int, mix: dict[str, dict[int, int]] | None = None) -> list[Problem]:
+    """This round's problems, seeded by round: `mix` ({domain: {difficulty: problems}}, the
+    curriculum's) or else the domain weights and difficulty weights of the config."""
     doms = domains_of(cfg)
     diffs = sorted(cfg.generation.difficulty_weights)
     rng = random.Random(f"{cfg.seed}-{round}")
     out: list[Problem] = []
     counts = split_budget(cfg.generation.problems_per_round, [d.weight for d in cfg.domains])
     for spec, n in zip(cfg.domains, counts):
-        for diff, m in zip(diffs, split_budget(n, [cfg.generation.difficulty_weights[d] for d in diffs])):
+        per = split_budget(n, [cfg.generation.difficulty_weights[d] for d in diffs])
+        for diff, m in (mix[spec.name].items() if mix else zip(diffs, per)):
             if m:
                 out += doms[spec.name].make_problems(m, seed=rng.randrange(2**31), difficulties=[diff])
     # Ids must be unique across rounds: prefix with the round.
@@ -202,7 +205,8 @@ def plan(cat: Catalog, cfg: LoopConfig, round: int) -> tuple[list[Part], dict]:
     """The round's problems cut into parts of about `execution.shard_size` samples, each with its
     sampler picks (dealt over the whole round, so the cut changes nothing), and the plan's record.
     Starts the round's staging folder afresh."""
-    problems = sample_problems(cfg, round)
+    course = round_curriculum(cat, cfg, round, incumbent(cat, cfg.name)["metrics"]["eval"])
+    problems = sample_problems(cfg, round, mix_of(course))
     gplan = generation_plan(cat, cfg, round, problems)
     names = [e.sampler.name for e in gplan.portfolio]
     if names != [s.name for s in cfg.generation.samplers]:  # `generate` takes samplers by index
@@ -296,7 +300,10 @@ def score(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], allocat
     metrics = scorer.finish(previous_metrics(cat, cfg.name, round), kept_texts=lambda idx: _kept_texts(final, idx))
     metrics.collapse_alerts += trend_alerts([*earlier_metrics(cat, cfg.name, round), metrics.to_dict()], cfg.diversity)
     say(score_line(round, metrics))
-    return replace(metrics, allocation=allocation)
+    # The difficulty mix and its reasons (flows/curriculum.py), as `plan` decided it: the same
+    # incumbent and catalog give the same decision.
+    course = round_curriculum(cat, cfg, round, incumbent(cat, cfg.name)["metrics"]["eval"])
+    return replace(metrics, allocation=allocation, curriculum=course)
 
 
 def publish(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], metrics: RoundMetrics, model_id: str) -> int:

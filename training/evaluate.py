@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from math import comb
 
 from synthloop.domains import Domain, Problem
+from synthloop.generators.allocate import split_budget
 from synthloop.generators.base import Request, Sampler, sample_seed
 from synthloop.generators.prompts import RAW, PromptFormat
 
@@ -31,8 +32,10 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 @dataclass
 class EvalConfig:
-    n_problems: int = 200
-    difficulties: tuple[int, ...] = (1, 2, 3, 4, 5)
+    n_problems: int = 270  # split evenly over the difficulties: 30 each by default (+-9 points)
+    # Every difficulty up to 3x the seed set's largest (1-3): the frontier's movement stays
+    # visible beyond what the model has reached.
+    difficulties: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9)
     seed: int = 10_000  # far from the training seeds: held-out problems never repeat per round
     k: int = 4  # pass@k and maj@k from k samples per problem at the temperature below
     n_samples: int = 8  # samples per problem drawn for pass@k (>= k)
@@ -56,7 +59,13 @@ def heldout_problems(domain: Domain, cfg: EvalConfig) -> list[Problem]:
     split = getattr(domain, "heldout_problems", None)
     if split is not None:
         return split(cfg.n_problems, cfg.seed, list(cfg.difficulties))
-    return domain.make_problems(cfg.n_problems, cfg.seed, list(cfg.difficulties))
+    # The same number at every difficulty (a uniform draw leaves some with few), each with a
+    # seed of its own, so adding a difficulty leaves the others' problems as they were.
+    diffs = sorted(set(cfg.difficulties))
+    out: list[Problem] = []
+    for d, n in zip(diffs, split_budget(cfg.n_problems, [1] * len(diffs))):
+        out += domain.make_problems(n, cfg.seed + 7919 * d, [d])  # ids differ: the seed is in them
+    return out
 
 
 def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConfig,

@@ -4,7 +4,7 @@ from synthloop.domains import Addition, Problem
 
 
 def test_reference_solutions_verify_and_answers_are_sums():
-    d = Addition()
+    d = Addition(format="msd")
     for p in d.make_problems(300, seed=1, difficulties=[1, 2, 3, 4, 5, 6]):
         a, b = (int(x) for x in p.prompt.rstrip("=").split("+"))
         assert p.answer == str(a + b)
@@ -13,7 +13,7 @@ def test_reference_solutions_verify_and_answers_are_sums():
 
 
 def test_difficulty_is_the_number_of_digits_and_generation_is_seeded():
-    d = Addition()
+    d = Addition(format="msd")
     ps = d.make_problems(50, seed=3, difficulties=[4])
     assert all(max(len(x) for x in p.prompt.rstrip("=").split("+")) == 4 for p in ps)
     assert ps == d.make_problems(50, seed=3, difficulties=[4])
@@ -21,7 +21,7 @@ def test_difficulty_is_the_number_of_digits_and_generation_is_seeded():
 
 
 def test_every_step_is_checked():
-    d = Addition()
+    d = Addition(format="msd")
     p = Problem("x", "addition", 3, "457+68=", "525")
     good = d.solution(p).splitlines()
     # Wrong digit sum in step 1, the lines after it and the answer as the right step leads to: static.
@@ -49,7 +49,7 @@ def test_every_step_is_checked():
 
 
 def test_a_dropped_column_is_a_static_slip_not_a_truncation():
-    d = Addition()
+    d = Addition(format="msd")
     p = Problem("x", "addition", 3, "457+68=", "525")
     # Column 1 left out: caught where the next line no longer follows, and static.
     v = d.verify(p, "7+8+0=15\n4+0+1=5\n>525")
@@ -62,7 +62,7 @@ def test_a_dropped_column_is_a_static_slip_not_a_truncation():
 
 
 def test_verify_reads_the_answer_exactly_where_extract_does():
-    d = Addition()
+    d = Addition(format="msd")
     p = Problem("x", "addition", 2, "19+3=", "22")
     for text in ["9+3+0=12\n1+0+1=2\n>22", "9+3+0=12\n1+0+1=2\n >22", "9+3+0=12\n>2\n1+0+1=2\n>22 ",
                  "9+3+0=12\n1+0+1=2\n>22\n>x", "9+3+0=12\n1+0+1=2\n>٢٢", "9+3+0=12\r\n1+0+1=2\r\n>220"]:
@@ -78,7 +78,7 @@ def test_verify_reads_the_answer_exactly_where_extract_does():
 
 
 def test_truncated_and_wrong_answers():
-    d = Addition()
+    d = Addition(format="msd")
     p = Problem("x", "addition", 2, "19+3=", "22")
     assert d.verify(p, "9+3+0=12").error_kind == "truncated"
     v = d.verify(p, "9+3+0=12\n1+0+1=2\n>23")

@@ -86,7 +86,9 @@ def test_tiny_files_still_get_both_splits_and_bad_fractions_are_one_error(tmp_pa
 def test_generated_domains_keep_drawing_held_out_problems_by_seed():
     d = get_domain("mul")
     cfg = EvalConfig(n_problems=20, difficulties=(2, 3))
-    assert heldout_problems(d, cfg) == d.make_problems(20, cfg.seed, [2, 3])
+    # ten at each difficulty, each difficulty with a seed of its own (training/evaluate.py)
+    assert heldout_problems(d, cfg) == (d.make_problems(10, cfg.seed + 7919 * 2, [2])
+                                        + d.make_problems(10, cfg.seed + 7919 * 3, [3]))
 
 
 def test_the_loop_never_trains_on_a_held_out_prompt(tmp_path):
