@@ -30,6 +30,8 @@ def status_rows(cat: Catalog, run: str) -> list[dict]:
             "vendi": data.get("vendi"), "mean_embedding_distance": data.get("mean_embedding_distance"),
             "collapse_alerts": data.get("collapse_alerts", []),
             "by_difficulty": {d: v["accuracy"] for d, v in ev.get("by_difficulty", {}).items()},
+            # the difficulty this round's curriculum was learning at (generators/curriculum.py)
+            "frontier": (data.get("curriculum") or {}).get("frontier"),
             "reason": r["reason"],
         })
     return out

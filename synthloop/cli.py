@@ -105,7 +105,7 @@ def _collapse(alerts: list[str] | None) -> str:
 def _status_table(rows: list[dict], title: str) -> Table:
     t = Table(title=title, title_justify="left")
     for col in ("round", "model", "data", "generated", "correct", "kept", "held-out acc",
-                "pass@k", "distinct-2", "vendi", "by difficulty", "gate", "diversity alert"):
+                "pass@k", "distinct-2", "vendi", "frontier", "by difficulty", "gate", "diversity alert"):
         t.add_column(col, justify="right" if col not in ("model", "gate", "by difficulty", "diversity alert") else "left",
                      no_wrap=col == "by difficulty")
     for r in rows:
@@ -117,7 +117,8 @@ def _status_table(rows: list[dict], title: str) -> Table:
             str(r["round"]), r["model"], _fmt(r["dataset_version"] and f"v{r['dataset_version']}"),
             _fmt(r["generated"]), _fmt(r["correct"]), _fmt(r["kept"]),
             _fmt(r["heldout_accuracy"], pct=True), f"{_fmt(r['pass_at_k'], pct=True)} (k={r['k']})",
-            _sig(r["distinct_2"]), _sig(r.get("vendi")), by, gate, _collapse(r.get("collapse_alerts")),
+            _sig(r["distinct_2"]), _sig(r.get("vendi")), _fmt(r.get("frontier")), by, gate,
+            _collapse(r.get("collapse_alerts")),
         )
     return t
 

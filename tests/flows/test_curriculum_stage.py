@@ -6,6 +6,7 @@ import copy
 from synthloop.flows import stages
 from synthloop.flows.config import LoopConfig
 from synthloop.flows.curriculum import mix_of, round_curriculum
+from synthloop.flows.status import status_rows
 from synthloop.generators.curriculum import decide, pass_rates
 from synthloop.warehouse import Catalog
 
@@ -32,6 +33,9 @@ def test_the_round_records_and_follows_its_curriculum(home, tiny_config):
     # Published with the round: the key the report and `synthloop status` read.
     v = stages.publish(cat, cfg, 1, final, metrics, model["model_id"])
     assert cat.resolve(f"tiny@{v}")["metrics"]["curriculum"]["frontier"] == course["frontier"]
+    cat.finish_round("tiny", 1, dataset_version=v, model_in="tiny-m0", model_out="tiny-m0", promoted=False,
+                     reason="test", metrics={"data": metrics.to_dict()})
+    assert status_rows(cat, "tiny")[1]["frontier"] == course["frontier"]
 
 
 def test_the_frontier_moves_with_the_recorded_pass_rates(home, tiny_config):
