@@ -8,7 +8,7 @@ from synthloop.generators.prompts import check_variant, render
 from synthloop.training.model import ModelConfig, build_model, build_tokenizer
 
 ROW_KEYS = {
-    "row_id", "round", "problem_id", "domain", "difficulty", "prompt", "reference", "completion", "sampler",
+    "row_id", "round", "problem_id", "domain", "difficulty", "prompt", "prompt_format", "reference", "completion", "sampler",
     "sampler_settings", "seed", "model_id", "n_tokens", "mean_logprob", "finish_reason", "config_hash",
 }
 
