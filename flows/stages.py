@@ -201,12 +201,18 @@ def incumbent(cat: Catalog, run: str) -> dict:
 
 
 # -- the round's data, shard by shard (see flows/shards.py) --------------------------------------
+def round_problems(cat: Catalog, cfg: LoopConfig, round: int) -> list[Problem]:
+    """The problems round `round` generates for: drawn at the curriculum's difficulty mix, which
+    follows the incumbent's held-out pass rates (flows/curriculum.py)."""
+    course = round_curriculum(cat, cfg, round, incumbent(cat, cfg.name)["metrics"]["eval"])
+    return sample_problems(cfg, round, mix_of(course))
+
+
 def plan(cat: Catalog, cfg: LoopConfig, round: int) -> tuple[list[Part], dict]:
     """The round's problems cut into parts of about `execution.shard_size` samples, each with its
     sampler picks (dealt over the whole round, so the cut changes nothing), and the plan's record.
     Starts the round's staging folder afresh."""
-    course = round_curriculum(cat, cfg, round, incumbent(cat, cfg.name)["metrics"]["eval"])
-    problems = sample_problems(cfg, round, mix_of(course))
+    problems = round_problems(cat, cfg, round)
     gplan = generation_plan(cat, cfg, round, problems)
     names = [e.sampler.name for e in gplan.portfolio]
     if names != [s.name for s in cfg.generation.samplers]:  # `generate` takes samplers by index

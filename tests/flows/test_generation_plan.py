@@ -14,7 +14,7 @@ def test_round_two_adapts_and_records_why(home, tiny_config):
     assert "no earlier round" in metrics.allocation["reason"]
     stages.publish(cat, tiny_config, 1, final, metrics, model["model_id"])
 
-    problems = stages.sample_problems(tiny_config, 2)
+    problems = stages.round_problems(cat, tiny_config, 2)  # the curriculum's draw, as `plan` makes it
     plan = stages.generation_plan(cat, tiny_config, 2, problems)
     gen = tiny_config.generation
     assert sum(plan.budgets) == len(problems) * gen.samples_per_problem
