@@ -31,8 +31,8 @@ from synthloop.training import model as model_lib
 from synthloop.training.sft import TrainConfig, train
 
 SIZES = {  # seed problems, bootstrap steps, problems per round, fine-tune steps, eval per length
-    "small": dict(n_seed=2000, boot_steps=600, per_round=400, ft_steps=150, n_eval=40),
-    "full": dict(n_seed=3000, boot_steps=1000, per_round=800, ft_steps=250, n_eval=60),
+    "small": {"n_seed": 2000, "boot_steps": 600, "per_round": 400, "ft_steps": 150, "n_eval": 40},
+    "full": {"n_seed": 3000, "boot_steps": 1000, "per_round": 800, "ft_steps": 250, "n_eval": 60},
 }
 
 

@@ -36,14 +36,8 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from synthloop.cli_data import _check_same_config, _fail
 from synthloop.errors import UserError
-
-
-def _fail(msg: str) -> None:
-    """Print `msg` as one error line (never read as markup) and exit 2."""
-    one_line = re.sub(r"\s*\n\s*", " ", str(msg)).strip()
-    console.print(Text.assemble(("error:", "bold red"), " ", one_line), highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 class _Commands(TyperGroup):
@@ -201,16 +195,6 @@ def _interruptible(what: str):
         raise typer.Exit(128 + getattr(signal, name, signal.SIGINT)) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _check_same_config(cat, cfg) -> None:
-    rows = cat.query("SELECT DISTINCT config_hash FROM datasets WHERE name IN (?, ?)", [cfg.name, f"{cfg.name}-seed"])
-    hashes = {r["config_hash"] for r in rows} - {None}
-    if hashes and hashes != {cfg.config_hash()}:
-        raise UserError(
-            f"run {cfg.name!r} in {cat.home} was made with a different config; "
-            "rerun with --fresh to start over, or pick another --name"
-        )
 
 
 def _forget_run(cat, run: str) -> None:

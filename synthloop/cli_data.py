@@ -7,6 +7,7 @@ one readable line (exit code 2), never a traceback.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,6 +16,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from synthloop.errors import UserError
 
 console = Console(width=max(shutil.get_terminal_size((160, 24)).columns, 150))
 # Progress and notes go to stderr, so `$(synthloop pull ...)` captures just the path.
@@ -34,9 +38,20 @@ Ref = Annotated[str, typer.Argument(help="NAME, NAME@latest or NAME@<version>.",
 
 
 def _fail(msg: str) -> None:
-    from synthloop.cli import _fail as fail  # one error line, user text never read as markup
+    """Print `msg` as one error line (never read as markup) and exit 2."""
+    one_line = re.sub(r"\s*\n\s*", " ", str(msg)).strip()
+    console.print(Text.assemble(("error:", "bold red"), " ", one_line), highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
 
-    fail(msg)
+
+def _check_same_config(cat, cfg) -> None:
+    rows = cat.query("SELECT DISTINCT config_hash FROM datasets WHERE name IN (?, ?)", [cfg.name, f"{cfg.name}-seed"])
+    hashes = {r["config_hash"] for r in rows} - {None}
+    if hashes and hashes != {cfg.config_hash()}:
+        raise UserError(
+            f"run {cfg.name!r} in {cat.home} was made with a different config; "
+            "rerun with --fresh to start over, or pick another --name"
+        )
 
 
 def _catalog(home: Path | None):
@@ -352,8 +367,6 @@ def serve(
         _fail("schedules need a running Prefect server: start one with `prefect server start`, then "
               "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` (or export PREFECT_API_URL)")
     h = str(home_dir(home))
-    from synthloop.cli import _check_same_config
-
     cat = Catalog(h)
     with cat.run_lock(f"synthloop serve --name {cfg.name}", wait=not no_wait):
         _check_same_config(cat, cfg)

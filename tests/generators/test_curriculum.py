@@ -72,8 +72,8 @@ def test_pass_rates_prefer_the_evaluation_and_fill_in_from_rows():
     assert frontier_of(r, CurriculumConfig()) == 1  # difficulty 1 unmeasured: not mastered
 
 
-@pytest.mark.parametrize("bad", [dict(band=(0.9, 0.1)), dict(replay_share=0.6, next_share=0.5),
-                                 dict(max_difficulty=0), dict(advance_at=2)])
+@pytest.mark.parametrize("bad", [{"band": (0.9, 0.1)}, {"replay_share": 0.6, "next_share": 0.5},
+                                 {"max_difficulty": 0}, {"advance_at": 2}])
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError, match="curriculum"):
         CurriculumConfig(**bad)
