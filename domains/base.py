@@ -16,7 +16,8 @@ from typing import Protocol
 #   unparseable the completion does not follow the solution format
 #   truncated   the completion stops before a final answer
 #   wrong_answer steps could not be checked (or all checked) but the final answer is wrong
-ERROR_KINDS = ("none", "static", "dynamic", "unparseable", "truncated", "wrong_answer")
+#   timeout     the answer check ran past its time limit (the math checker): counted as wrong
+ERROR_KINDS = ("none", "static", "dynamic", "unparseable", "truncated", "wrong_answer", "timeout")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ A completion may not hedge: one that commits to two different final answers (`##
 `#### 42`, `\\boxed{1} \\boxed{2}`, "the answer is 41 or 42", a last line of bare numbers) is
 wrong whichever of them is right; saying the same answer twice is fine. Numbers are read in the
 forms people write (`1,200`, `$5`, `-5` with a Unicode minus, `1e6`, `1/2`, `\\frac{1}{2}`,
-`**42**`). No input makes a checker raise; math-verify is not handed expressions that would take
-sympy minutes (towers of powers, huge factorials).
+`**42**`). No input makes a checker raise. math-verify is not handed expressions that would take
+sympy minutes (towers of powers, huge factorials), and what it is handed runs in a helper process
+under a time limit (`time_limit`, `math_worker.py`): a check that runs past it is a wrong answer,
+and `judge` says "timeout".
 
 >>> c = Checker("pattern", pattern="####")
 >>> c.check("42", "so 6*7 = 42\\n#### 42.0")
@@ -25,7 +27,6 @@ sympy minutes (towers of powers, huge factorials).
 from __future__ import annotations
 
 import ast
-import logging
 import math
 import operator
 import re
@@ -144,12 +145,18 @@ class Checker:
     kind: str = "numeric"
     tolerance: float = 1e-6  # numeric: |got - want| <= tolerance * max(1, |want|)
     pattern: str = "####"  # pattern: a key of PATTERNS or a regex whose group 1 is the answer
+    # math: seconds one check may take (parse and compare); a right answer takes ~1-100 ms, so
+    # 5 s leaves room for a busy machine, and a check past it is wrong ("timeout").
+    time_limit: float = 5.0
 
     def __post_init__(self):
         if self.kind not in CHECKERS:
             raise ValueError(f"checker must be one of {', '.join(CHECKERS)}, got {self.kind!r}")
         if self.tolerance < 0:
             raise ValueError("tolerance must be >= 0")
+        limit = self.time_limit
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 < limit <= 3600:
+            raise ValueError(f"time_limit must be a number of seconds in (0, 3600], got {limit!r}")
         try:
             rx = re.compile(PATTERNS.get(self.pattern, self.pattern))
         except re.error as e:
@@ -188,15 +195,22 @@ class Checker:
         if self.kind == "numeric":
             return to_number(answer) is not None
         if self.kind == "math":
-            return bool(_math_parse(answer) or _math_parse(f"${answer}$"))
+            found = _math_compare(answer, [], self.time_limit)
+            return bool(found and found["gold"])  # one that takes longer than the limit is unreadable
         return bool(answer.strip())
 
     def check(self, reference: str, completion: str) -> tuple[bool, str | None]:
         """(is the completion's final answer right, the answer it gives). Never raises."""
+        return self.judge(reference, completion)[:2]
+
+    def judge(self, reference: str, completion: str) -> tuple[bool, str | None, str | None]:
+        """`check`, and why a check was cut short: "timeout" (then it is wrong), else None."""
         try:
-            return self._check(reference, completion)
+            return (*self._check(reference, completion), None)
+        except CheckTimeout as e:
+            return False, e.got, "timeout"
         except (ValueError, TypeError, OverflowError, RecursionError, MemoryError, re.error):
-            return False, None  # an answer that cannot be read is not a right answer
+            return False, None, None  # an answer that cannot be read is not a right answer
 
     def _check(self, reference: str, completion: str) -> tuple[bool, str | None]:
         got = self.extract(completion)
@@ -207,7 +221,7 @@ class Checker:
         if self.kind == "exact":
             return _norm_text(got) == _norm_text(reference), got
         if self.kind == "math":
-            return _math_check(reference, text, got), got
+            return _math_check(reference, text, got, self.time_limit), got
         if self.kind == "pattern":
             found = [f if isinstance(f, str) else f[0] for f in self._rx.findall(text)]
             values = [_answer_value(a.strip(), tol) for a in found if a.strip()]
@@ -230,50 +244,45 @@ class Checker:
 
 
 MATH_TEXT = 2_000  # math-verify sees only the end of a completion: sympy on huge input is slow
-# Its own timeouts use SIGALRM, which only works in the main thread (Prefect runs tasks in others):
-# they are off, and the warning it logs on every call about that is silenced.
-logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+
+class CheckTimeout(Exception):
+    """A math check ran past the checker's time limit."""
+
+    def __init__(self, got: str | None):
+        super().__init__("the math check ran past its time limit")
+        self.got = got
 
 
 _BOXED = re.compile(PATTERNS["boxed"])
 # What sympy would take minutes or all memory over: a power of a power, a big exponent, a big
-# factorial, a huge literal. No right answer a dataset holds looks like this.
+# factorial, a huge literal. No right answer a dataset holds looks like this. Caught here, such
+# input costs nothing; what gets past it is still cut off by the time limit (and a restart).
 _COSTLY = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\{?\s*\d{4,}|\d{4,}\s*!|\d{300,}|\*\*\s*\(?\s*\d+\s*\*\*")
 
 
-def _math_check(reference: str, text: str, got: str) -> bool:
+def _math_check(reference: str, text: str, got: str, limit_s: float) -> bool:
     """Every boxed answer equals the reference (one or more, all the same value); with none, the
-    answer math-verify finds at the end of the text."""
-    gold = _math_parse(reference) or _math_parse(f"${reference}$")  # a bare `x+1` parses as math
-    if not gold:
-        return False
+    answer math-verify finds at the end of the text. Raises CheckTimeout past `limit_s`."""
     boxed = _BOXED.findall(text[-MATH_TEXT:])
     candidates = [f"\\boxed{{{b}}}" for b in boxed] if boxed else [got]
-    for c in candidates:
-        pred = _math_parse(c)
-        if not (pred and _math_verify(gold, pred)):
-            return False
-    return True
-
-
-def _math_parse(text: str):
-    from math_verify import parse
-
-    if _COSTLY.search(text[-MATH_TEXT:]):
-        return []
-    try:
-        return parse(text[-MATH_TEXT:], parsing_timeout=None)
-    except Exception:  # noqa: BLE001 - math-verify raises many kinds on malformed LaTeX; a bad answer is not a crash
-        return []
-
-
-def _math_verify(gold, pred) -> bool:
-    from math_verify import verify
-
-    try:
-        return bool(verify(gold, pred, timeout_seconds=None))
-    except Exception:  # noqa: BLE001 - as above: a comparison that cannot be made is not a match
+    if any(_COSTLY.search(c[-MATH_TEXT:]) for c in candidates):
         return False
+    found = _math_compare(reference, [c[-MATH_TEXT:] for c in candidates], limit_s)
+    if found is None:
+        raise CheckTimeout(got)
+    return found["ok"]
+
+
+def _math_compare(reference: str, preds: list[str], limit_s: float) -> dict | None:
+    """math_worker.compare of the reference (a bare `x+1` parses as math) with `preds`; None past
+    the limit. A costly reference parses as nothing."""
+    # Absolute, not `.math_worker`: benchmarks/checkers.py loads an old revision of this file alone.
+    from synthloop.domains.math_worker import compare
+
+    if _COSTLY.search(reference[-MATH_TEXT:]):
+        return {"gold": False, "ok": False}
+    return compare([reference[-MATH_TEXT:], f"${reference[-MATH_TEXT:]}$"], preds, limit_s)
 
 
 # -- calculator annotations: GSM8K writes each step as `<<48/2=24>>` --------------------------

@@ -137,6 +137,7 @@ class FileDomain:
         checker: str = "numeric",  # exact | numeric | pattern | math (see checkers.py)
         tolerance: float = 1e-6,  # numeric and pattern: relative tolerance on numbers
         pattern: str = "####",  # pattern: '####', 'A:', 'boxed', or a regex with one group
+        time_limit: float = 5.0,  # math: seconds one check may take; past it the answer is wrong
         prompt_column: str | None = None,  # None: the first of prompt/question/problem present
         answer_column: str = "answer",
         solution_column: str | None = None,  # worked solutions for the seed set, if the file has them
@@ -159,7 +160,7 @@ class FileDomain:
             raise ValueError("file domain: heldout_fraction must be a number strictly between 0 and 1, "
                              f"got {heldout_fraction!r}")
         self.heldout_fraction = float(heldout_fraction)
-        self.checker = Checker(checker, tolerance=tolerance, pattern=pattern)
+        self.checker = Checker(checker, tolerance=tolerance, pattern=pattern, time_limit=time_limit)
         self.columns = (prompt_column, answer_column, solution_column, difficulty_column)
         self.template = template
 
@@ -247,9 +248,11 @@ def _draw(rows: list[tuple], n: int, seed: int, difficulties: list[int], prefix:
 
 def verify_answer(checker: Checker, reference: str, completion: str) -> Verdict:
     """The final answer by `checker`, and every calculator-annotated step."""
-    correct, got = checker.check(reference, completion)
+    correct, got, cut_short = checker.judge(reference, completion)
     bad, kind, n = classify_annotations(completion, correct, got)
-    if got is None:
+    if cut_short:
+        kind = cut_short  # "timeout": the check ran past its limit, so the answer counts as wrong
+    elif got is None:
         kind = "truncated"  # no final answer: the completion stopped (or never gave one)
     elif kind == "none" and not correct:
         kind = "wrong_answer"
