@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from . import fault_point
+
 
 @dataclass
 class TrainConfig:
@@ -149,7 +151,7 @@ def train(
             ckpt.parent.mkdir(parents=True, exist_ok=True)
             tmp = ckpt.with_suffix(".tmp")
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": done, "losses": losses,
-                        "steps": cfg.steps, "n_examples": len(examples)}, tmp)
+                        "steps": cfg.steps, "n_examples": len(examples)}, fault_point.checkpoint_file(tmp))
             tmp.replace(ckpt)  # atomic: a crash mid-save leaves the previous checkpoint
         if stop_after is not None and done >= stop_after:
             raise Interrupted(f"stopped after step {done} (stop_after)")

@@ -1,3 +1,9 @@
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from synthloop.domains import Addition
@@ -43,3 +49,37 @@ def test_lora_trains_only_adapters_and_merges_back():
     # LoRA touches the linear layers only; embeddings and norms stay as they were.
     assert changed and all("proj" in k for k in changed)
     assert stats["loss_last"] < stats["loss_first"]
+
+
+KILLED_MID_WRITE = """
+import sys, torch
+torch.set_flush_denormal(True)  # as tests/conftest.py does in this process
+from tests.training.test_resume import SMALL, _setup
+from synthloop.training import model as model_lib
+from synthloop.training.sft import TrainConfig, train
+tok, pairs = _setup()
+cfg = TrainConfig(steps=24, lr=3e-3, warmup=4, batch_size=16, checkpoint_every=5)
+train(model_lib.build_model(SMALL, tok, seed=1), tok, pairs, cfg, checkpoint_dir=sys.argv[1])
+"""
+
+
+def test_a_kill_inside_a_checkpoint_write_resumes_from_the_previous_checkpoint(tmp_path):
+    tok, pairs = _setup()
+    cfg = TrainConfig(steps=24, lr=3e-3, warmup=4, batch_size=16, checkpoint_every=5)
+    straight, _ = train(model_lib.build_model(SMALL, tok, seed=1), tok, pairs, cfg)
+    # The third checkpoint write (step 15) is killed after 20,000 bytes: the step-10 one stays.
+    env = {**os.environ, "SYNTHLOOP_FAULT": "checkpoint-write:3:20000"}
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(tmp_path)], env=env, cwd=root, check=False)
+    assert p.returncode == -signal.SIGKILL
+    partial, previous = tmp_path / "train_state.tmp", tmp_path / "train_state.pt"
+    assert partial.stat().st_size == 20_000 < previous.stat().st_size  # it died inside the write
+    with pytest.raises((RuntimeError, OSError)):  # torch says 'Invalid argument' or 'failed finding central directory'
+        torch.load(partial, weights_only=False)  # torn, and the resume never reads it
+    assert torch.load(previous, weights_only=False)["step"] == 10
+
+    fresh, stats = train(model_lib.build_model(SMALL, tok, seed=1), tok, pairs, cfg, checkpoint_dir=tmp_path)
+    assert stats["resumed_at"] == 10
+    for (k, a), (_, b) in zip(straight.state_dict().items(), fresh.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), k
+    assert sorted(os.listdir(tmp_path)) == []  # the torn .tmp was overwritten, then both removed
