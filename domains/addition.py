@@ -1,10 +1,10 @@
 """Multi-digit addition with a worked solution, one line per digit with its carry.
 
-The prompt writes the operands ones digit first by default (`754+86=` is 457 + 68; see FORMATS
-for the others and README "Length generalization" for what each scored). The completion goes
-least significant digit first, as a person adds by hand; each line is
-`digit_a+digit_b+carry_in=sum`, and the last line, after `>`, is the answer's digits in the order
-the steps produced them (least significant first):
+The prompt's format is a knob (FORMATS; README "Length generalization" for what each scored);
+the demo's is `zip`, one lettered column per digit. Whatever the prompt, the completion goes least
+significant digit first, as a person adds by hand; each line is `digit_a+digit_b+carry_in=sum`,
+and the last line, after `>`, is the answer's digits in the order the steps produced them (least
+significant first):
 
 >>> d = Addition(format="reversed")
 >>> p = Problem("x", "addition", 3, "754+86=", "525")
@@ -17,7 +17,18 @@ the steps produced them (least significant first):
 'none'
 
 `>525` reads "5, 2, 5" from the ones digit up: 525. Writing the answer in step order keeps the
-model from having to reverse a string, which tiny position-free models find hard.
+model from having to reverse a string, which tiny position-free models find hard. In `zip` every
+column, step and answer digit carries its column's letter, so nothing is found by counting:
+
+>>> z = Addition(format="zip")
+>>> p = Problem("x", "addition", 3, write_prompt(457, 68, "zip", offset=10), "525")
+>>> p.prompt
+'k78l56m40='
+>>> print(z.solution(p))
+k7+8+0=15
+l5+6+1=12
+m4+0+1=5
+>k5l2m5
 """
 
 from __future__ import annotations
@@ -43,26 +54,38 @@ _DIGITS = bytes.maketrans(b"0123456789", bytes(range(10)))  # b"457" -> bytes([4
 #                            (`k7+8+0=15`): a column is found by matching letters, not by counting.
 #                            The letters start at a random one per problem, so every letter and
 #                            every letter-to-next is trained, not only the first few.
-FORMATS = ("reversed", "msd", "padded", "hints")
+#   zip       k78l56m40=     the columns themselves, ones first: a letter, a's digit, b's digit
+#                            (the shorter operand padded with 0); the step lines and the answer's
+#                            digits carry the same letters (`>k5l2m5`). A step finds its column by
+#                            one letter match and its two digits right after it; the answer digit
+#                            of column k by the step line that starts with k. The only format whose
+#                            bootstrap solves 4-digit problems at all (README "Length generalization").
+FORMATS = ("zip", "reversed", "msd", "padded", "hints")
+_LETTERED = ("hints", "zip")  # formats whose step lines start with the column's letter
 _HINTS = "abcdefghijklmnopqrstuvwxyz"
 _PROMPTS = {
     "msd": re.compile(r"^(\d+)\+(\d+)=$", re.ASCII),
     "reversed": re.compile(r"^(\d+)\+(\d+)=$", re.ASCII),
     "padded": re.compile(r"^(\d+)\+(\d+)=$", re.ASCII),
     "hints": re.compile(r"^((?:[a-z]\d){1,26})\+((?:[a-z]\d){1,26})=$", re.ASCII),
+    "zip": re.compile(r"^((?:[a-z]\d\d){1,25})=$", re.ASCII),  # 25: a letter is left for the carry
 }
+_LETTER_DIGITS = re.compile(r"^(?:[a-z]\d)+$", re.ASCII)
 
 
 def write_prompt(a: int, b: int, fmt: str, offset: int = 0) -> str:
     """The prompt for a + b in format `fmt` (`offset`: the hints' first letter, hints only).
 
     >>> [write_prompt(457, 68, f, offset=10) for f in FORMATS]
-    ['754+86=', '457+68=', '754+860=', 'k7l5m4+k8l6=']
+    ['k78l56m40=', '754+86=', '457+68=', '754+860=', 'k7l5m4+k8l6=']
     """
     x, y = str(a), str(b)
     if fmt == "msd":
         return f"{x}+{y}="
     x, y = x[::-1], y[::-1]
+    if fmt == "zip":
+        n = max(len(x), len(y))
+        return "".join(_HINTS[offset + i] + p + q for i, (p, q) in enumerate(zip(x.ljust(n, "0"), y.ljust(n, "0")))) + "="
     if fmt == "padded":
         n = max(len(x), len(y))
         x, y = x.ljust(n, "0"), y.ljust(n, "0")
@@ -77,6 +100,12 @@ def _columns(prompt: str, fmt: str) -> tuple[str, str, str] | None:
     m = _PROMPTS[fmt].match(prompt)
     if m is None:
         return None
+    if fmt == "zip":
+        cols = m[1]
+        hints, start = cols[0::3], _HINTS.find(cols[0])
+        if hints != _HINTS[start : start + len(hints)]:
+            return None  # letters out of order
+        return cols[1::3], cols[2::3], hints
     a, b, hints = m[1], m[2], ""
     if fmt == "msd":
         a, b = a[::-1], b[::-1]
@@ -94,12 +123,15 @@ def _columns(prompt: str, fmt: str) -> tuple[str, str, str] | None:
 def read_columns(prompt: str, fmt: str) -> tuple[str, str] | None:
     """Both operands' digits ones digit first (not padded), or None if `prompt` is not in `fmt`.
 
-    >>> read_columns("457+68=", "msd"), read_columns("k7l5m4+k8l6=", "hints")
-    (('754', '86'), ('754', '86'))
+    >>> read_columns("457+68=", "msd"), read_columns("k7l5m4+k8l6=", "hints"), read_columns("k78l56m40=", "zip")
+    (('754', '86'), ('754', '86'), ('754', '86'))
     """
     m = _PROMPTS[fmt].match(prompt)
-    if m is None or _columns(prompt, fmt) is None:
+    cols = _columns(prompt, fmt)
+    if m is None or cols is None:
         return None
+    if fmt == "zip":  # the padding zeros at the top are not the operand's digits
+        return tuple(t.rstrip("0") or "0" for t in cols[:2])
     a, b = m[1], m[2]
     if fmt == "msd":
         return a[::-1], b[::-1]
@@ -146,8 +178,17 @@ def _final(state: tuple) -> str | None:
     return (digits + ("1" if carry else ""))[::-1].lstrip("0") or "0"
 
 
-def _read_answer(text: str) -> str | None:
-    # The same reading as `Addition.extract`: any number of digits, written lowest first.
+def _read_answer(fmt: str, text: str) -> str | None:
+    """The answer line's number (any number of digits, written lowest first); in `zip` each digit
+    after its column's letter, the letters consecutive (`k5l2m5` is 525). Never raises."""
+    if fmt == "zip":
+        t = text.strip()
+        if not _LETTER_DIGITS.match(t):
+            return None
+        letters, start = t[0::2], _HINTS.find(t[0])
+        if letters != _HINTS[start : start + len(letters)]:
+            return None
+        text = t[1::2]
     return read_int(text, reverse=True, max_len=None)
 
 
@@ -166,7 +207,7 @@ def _split(completion: str) -> tuple[list[str], str | None]:
 def steps_for(fmt: str) -> Steps:
     """The step replay of format `fmt`: the formats differ only in how the prompt is read."""
     return Steps(start=partial(_start, fmt), parse=_parse, apply=_apply, successors=_successors,
-                 final=_final, read_answer=_read_answer, split=_split)
+                 final=_final, read_answer=partial(_read_answer, fmt), split=_split)
 
 
 class Addition:
@@ -194,9 +235,11 @@ class Addition:
             b = rng.randrange(10 ** (e - 1) if e > 1 else 0, 10**e)
             if rng.random() < 0.5:
                 a, b = b, a
-            # hints: the first letter at random, so that every letter is trained (only drawn for
-            # hints, so the other formats' problems stay what they always were)
-            offset = rng.randrange(len(_HINTS) - d + 1) if self.format == "hints" else 0
+            # hints, zip: the first letter at random, so that every letter is trained (only drawn
+            # for them, so the other formats' problems stay what they always were)
+            offset = 0
+            if self.format in _LETTERED:  # zip keeps one letter free for the answer's carry digit
+                offset = rng.randrange(len(_HINTS) - d + (self.format == "hints"))
             out.append(
                 Problem(
                     id=f"add-{seed}-{i}",
@@ -214,30 +257,41 @@ class Addition:
         column's hint letter ('' unless the format is hints): what a step line starts with."""
         return _columns(problem.prompt, self.format) or ("0", "0", "")
 
-    def solution(self, problem: Problem, variant: int = 0) -> str:
+    def trace(self, problem: Problem, variant: int = 0, faults=(), rng=None) -> tuple[list[str], str]:
+        """Step lines and answer line (after its `>`) of the reference solution. A step index in
+        `faults` gets a wrong sum (drawn from `rng`) whose carry goes on into the next column:
+        dynamic noise (domains/noise.py)."""
         ra, rb, hints = self.columns(problem)
         lines, digits, carry = [], [], 0
         for i, (x, y) in enumerate(zip(ra, rb)):
             s = int(x) + int(y) + carry
+            if i in faults:
+                s = rng.choice([t for t in range(20) if t != s])
             lines.append(f"{hints[i : i + 1]}{x}+{y}+{carry}={s}")
             digits.append(str(s % 10))
             carry = s // 10
         if carry:
             digits.append(str(carry))
-        return "\n".join(lines) + "\n>" + "".join(digits)
+        if self.format == "zip":
+            start = _HINTS.find(hints[0])
+            return lines, "".join(_HINTS[start + i] + c for i, c in enumerate(digits))
+        return lines, "".join(digits)
 
-    @staticmethod
-    def extract(completion: str) -> str | None:
+    def solution(self, problem: Problem, variant: int = 0) -> str:
+        lines, answer = self.trace(problem, variant)
+        return "\n".join(lines) + "\n>" + answer
+
+    def extract(self, completion: str) -> str | None:
         """The final answer (most significant digit first), or None. Never raises.
 
-        >>> Addition.extract("1+2+0=3\\n>3")
-        '3'
-        >>> Addition.extract("junk") is None
+        >>> Addition().extract("1+2+0=3\\n>3"), Addition(format="zip").extract("a1+2+0=3\\n>a3")
+        ('3', '3')
+        >>> Addition().extract("junk") is None
         True
         """
         for line in reversed(completion.splitlines()):
             if line.startswith(">"):
-                return _read_answer(line[1:])
+                return self.steps.read_answer(line[1:])
         return None
 
     def verify(self, problem: Problem, completion: str) -> Verdict:

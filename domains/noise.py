@@ -66,23 +66,6 @@ def static_noise(solution: str, rate: float, rng: random.Random, drop_share: flo
     return "\n".join([*out, *([">" + answer] if answer is not None else [])]), hit
 
 
-def _addition_trace(domain, problem: Problem, faults, rng) -> tuple[list[str], str]:
-    # The addition domain's format (domains/addition.py), computed with faults: a wrong digit sum
-    # whose carry goes on into the next column.
-    ra, rb, hints = domain.columns(problem)
-    lines, digits, carry = [], [], 0
-    for i, (x, y) in enumerate(zip(ra, rb)):
-        s = int(x) + int(y) + carry
-        if i in faults:
-            s = rng.choice([t for t in range(20) if t != s])
-        lines.append(f"{hints[i : i + 1]}{x}+{y}+{carry}={s}")
-        digits.append(str(s % 10))
-        carry = s // 10
-    if carry:
-        digits.append(str(carry))
-    return lines, "".join(digits)
-
-
 def dynamic_noise(domain, problem: Problem, rate: float, rng: random.Random, variant: int = 0,
                   tries: int = 20) -> tuple[str, list[int]]:
     """Each step of the reference computation goes wrong with probability `rate`, and the work
@@ -123,8 +106,5 @@ def _all_wrong(domain, problem: Problem, text: str, faults) -> bool:
 
 
 def _traced(domain, problem, variant, faults, rng) -> str:
-    if domain.name == "addition":
-        lines, answer = _addition_trace(domain, problem, faults, rng)
-    else:
-        lines, answer = domain.trace(problem, variant, faults=faults, rng=rng)
+    lines, answer = domain.trace(problem, variant, faults=faults, rng=rng)
     return "\n".join([*lines, ">" + answer])

@@ -1,6 +1,9 @@
 import random
+import string
 
+import pytest
 from synthloop.domains import Addition, Problem
+from synthloop.domains.addition import FORMATS
 
 
 def test_reference_solutions_verify_and_answers_are_sums():
@@ -66,7 +69,7 @@ def test_verify_reads_the_answer_exactly_where_extract_does():
     p = Problem("x", "addition", 2, "19+3=", "22")
     for text in ["9+3+0=12\n1+0+1=2\n>22", "9+3+0=12\n1+0+1=2\n >22", "9+3+0=12\n>2\n1+0+1=2\n>22 ",
                  "9+3+0=12\n1+0+1=2\n>22\n>x", "9+3+0=12\n1+0+1=2\n>٢٢", "9+3+0=12\r\n1+0+1=2\r\n>220"]:
-        assert d.verify(p, text).extracted == Addition.extract(text), text
+        assert d.verify(p, text).extracted == d.extract(text), text
     assert d.verify(p, "9+3+0=12\n1+0+1=2\n >22").error_kind == "truncated"  # no line starts with '>'
     # Text after the answer line, or a second answer line, is not a clean solution.
     v = d.verify(p, "9+3+0=12\n1+0+1=2\n>22\n1+0+1=2")
@@ -85,11 +88,13 @@ def test_truncated_and_wrong_answers():
     assert not v.correct and v.extracted == "32" and (v.steps_ok, v.error_kind) == (True, "wrong_answer")
 
 
-def test_extractor_never_raises():
-    rng = random.Random(0)
-    alphabet = "0123456789+=>\n\x00é€ \t"
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_extractor_never_raises(fmt):
+    d, rng = Addition(format=fmt), random.Random(0)
+    alphabet = "0123456789+=>\n\x00é€ \tabz"
     for _ in range(2000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
-        out = Addition.extract(text)
+        out = d.extract(text)
         assert out is None or out.isdigit()
-    assert Addition.extract(">" + "9" * 10_000) == "9" * 10_000
+    big = ">" + ("".join(c + "9" for c in string.ascii_lowercase) if fmt == "zip" else "9" * 10_000)
+    assert d.extract(big) == "9" * (26 if fmt == "zip" else 10_000)
