@@ -10,6 +10,7 @@ length, and keep extending itself? One format per process, same seeds and budget
 The last line is `formats: format=… boot_len4=… max_len_90=… by_len=… wall_s=…`.
 
     python benchmarks/formats.py --format reversed --size small    # a few minutes on 2 cores
+    python benchmarks/formats.py --format zip --size full --rounds 0 --curve 500 --eval-max 8 --threads 1
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from synthloop.training.sft import TrainConfig, train
 
 SIZES = {  # seed problems, bootstrap steps, problems per round, fine-tune steps, eval per length
     "small": {"n_seed": 2000, "boot_steps": 600, "per_round": 400, "ft_steps": 150, "n_eval": 40},
-    "full": {"n_seed": 3000, "boot_steps": 1000, "per_round": 800, "ft_steps": 250, "n_eval": 60},
+    "full": {"n_seed": 20000, "boot_steps": 2500, "per_round": 800, "ft_steps": 250, "n_eval": 40},
 }
 
 
@@ -54,9 +55,13 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-max", type=int, default=7)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--boot-steps", type=int, help="override the size's bootstrap steps")
+    ap.add_argument("--seed-problems", type=int, help="override the size's number of seed problems")
+    ap.add_argument("--lr", type=float, default=1e-3, help="bootstrap learning rate")
+    ap.add_argument("--curve", type=int, default=0, help="also evaluate every N bootstrap steps (0: only at the end)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
-    z = dict(SIZES[args.size], **({"boot_steps": args.boot_steps} if args.boot_steps else {}))
+    z = dict(SIZES[args.size], **({"boot_steps": args.boot_steps} if args.boot_steps else {}),
+             **({"n_seed": args.seed_problems} if args.seed_problems else {}))
     torch.set_flush_denormal(True)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,9 +71,17 @@ def main(argv=None) -> None:
     seed_pairs = [(p.prompt, dom.solution(p)) for p in seed_ps]
     tok = model_lib.build_tokenizer(256)
     model = model_lib.build_model(model_lib.ModelConfig(max_length=256), tok, seed=args.seed)
-    model, _ = train(model, tok, seed_pairs, TrainConfig(steps=z["boot_steps"], lr=1e-3, warmup=50, seed=args.seed))
-    backend = HFBackend(model, tok, batch_size=256)
     lengths = list(range(1, args.eval_max + 1))
+
+    def curve(step: int, loss: float) -> None:  # the learning curve: when does each length click?
+        if args.curve and (step + 1) % args.curve == 0 and step + 1 < z["boot_steps"]:
+            acc = accuracy_by_length(HFBackend(model, tok, batch_size=256), dom, lengths, z["n_eval"], seed=10_000)
+            model.train()
+            print(f"{args.format} bootstrap step {step + 1}: " + " ".join(f"{d}:{a:.2f}" for d, a in acc.items()), flush=True)
+
+    model, _ = train(model, tok, seed_pairs, TrainConfig(steps=z["boot_steps"], lr=args.lr, warmup=50, seed=args.seed),
+                     progress=curve)
+    backend = HFBackend(model, tok, batch_size=256)
     acc = accuracy_by_length(backend, dom, lengths, z["n_eval"], seed=10_000)
     boot4 = acc[4]
     print(f"{args.format} round 0: " + " ".join(f"{d}:{a:.2f}" for d, a in acc.items()) +
