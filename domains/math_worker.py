@@ -139,7 +139,9 @@ def _serve() -> None:
     import logging
     import resource
 
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    cap = MEMORY_CAP if hard == resource.RLIM_INFINITY else min(MEMORY_CAP, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))  # never above what we were given
     logging.disable(logging.WARNING)  # math-verify warns on every call that its time-outs are off
     _answer(["1"], ["1"])  # imports sympy and math-verify now: start-up is not counted against the limit
 

@@ -17,10 +17,12 @@ from synthloop.domains.checkers import Checker
 from synthloop.domains.file import FileDomain, verify_answer
 from synthloop.filters.verify import VerifyConfig, policy
 
-# Passes the pattern pre-check (no tower, no big exponent or factorial) but keeps sympy busy: it
-# was still comparing after 40 s (2026-12-02, load ~2.7), 200 times the 0.2 s limit used here.
+# Both pass the pattern pre-check (no tower, no big exponent or factorial of a big literal) but keep
+# sympy busy: the first was still comparing after 40 s, the second after 10 s (2026-12-02, load
+# ~2.7), 50-200 times the 0.2 s limit used here. Before the time limit either hung the filter stage.
 SLOW = "so \\boxed{(\\sin(x)+\\cos(x)+\\tan(x))^{40}}"
 SLOW_REF = "\\sin(x)^{2}"
+SLOW_FACTORIAL = "\\boxed{(99!)!}"
 
 
 def in_thread(fn, *args):
@@ -51,9 +53,10 @@ def test_math_verify_own_time_outs_do_not_work_off_the_main_thread():
 
 def test_a_slow_check_from_a_worker_thread_is_cut_off_and_wrong():
     c = Checker("math", time_limit=0.2)
-    t0 = time.monotonic()
-    assert in_thread(c.judge, SLOW_REF, SLOW) == (False, SLOW.strip(), "timeout")
-    assert time.monotonic() - t0 < 30  # cut off at 0.2 s (plus the helper's start-up), not minutes
+    for ref, text in ((SLOW_REF, SLOW), ("1", SLOW_FACTORIAL)):
+        t0 = time.monotonic()
+        assert in_thread(c.judge, ref, text) == (False, text.strip(), "timeout")
+        assert time.monotonic() - t0 < 30  # cut off at 0.2 s (plus the helper's start-up), not minutes
     v = in_thread(verify_answer, c, SLOW_REF, SLOW)
     assert (v.correct, v.error_kind) == (False, "timeout")
     assert policy(v, VerifyConfig()) == "wrong_answer"
