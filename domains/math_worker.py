@@ -9,8 +9,9 @@ half the time and its memory, for as long as the expression takes, maybe forever
 slow input would add one more. So the comparison runs in one persistent child process per parent
 process: a request is a line of JSON on its stdin, the answer a line on its stdout. When the answer
 is not back within the limit, the child is killed (SIGKILL: nothing to interrupt, nothing to
-clean) and the next check starts a fresh one; only that restart (~1-3 s of imports) is the cost of
-a time-out. The child's start-up is not counted against the limit.
+clean) and the next check starts a fresh one; that restart (~0.5 s of imports here) is what a
+time-out costs, and the pipe ~0.6 ms a check (GSM8K's answers: 750 checks/s against 1,460 in
+process, 2026-12-02, load ~2). The child's start-up is not counted against the limit.
 
 The child exits when its stdin closes (the parent ended) or its parent dies (a watchdog thread:
 Python switches to it every few ms even while sympy runs), and its address space is capped, so a
@@ -30,8 +31,8 @@ import sys
 import threading
 import time
 
-START_TIMEOUT_S = 120  # imports of sympy and math-verify: ~2 s idle, much more on a busy machine
-MEMORY_CAP = 2 << 30  # the child's address space (bytes); python + sympy + math-verify use ~0.3 GB
+START_TIMEOUT_S = 120  # imports of sympy and math-verify: ~0.5 s here, far more on a busy machine
+MEMORY_CAP = 2 << 30  # the child's address space (bytes); python + sympy + math-verify map ~0.15 GB
 
 
 class _Child:
