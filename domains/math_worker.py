@@ -11,7 +11,7 @@ process: a request is a line of JSON on its stdin, the answer a line on its stdo
 is not back within the limit, the child is killed (SIGKILL: nothing to interrupt, nothing to
 clean) and the next check starts a fresh one; that restart (~0.5 s of imports here) is what a
 time-out costs, and the pipe ~0.6 ms a check (GSM8K's answers: 750 checks/s against 1,460 in
-process, 2026-12-02, load ~2). The child's start-up is not counted against the limit.
+process, 2026-12-02, load ~1.5). The child's start-up is not counted against the limit.
 
 The child exits when its stdin closes (the parent ended) or its parent dies (a watchdog thread:
 Python switches to it every few ms even while sympy runs), and its address space is capped, so a
