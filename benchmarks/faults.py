@@ -7,8 +7,9 @@ then a random part of that stage's baseline duration, and kills it: SIGKILL or S
 A checkpoint write takes milliseconds, too short to hit from outside: its trials set
 `SYNTHLOOP_FAULT=checkpoint-write:K:N:SIG` (training/fault_point.py), so the run signals itself
 after N bytes of its K-th checkpoint write, K drawn over the bootstrap's and the fine-tune's
-writes and N over the checkpoint's size (seen in the baseline); a SIGKILL there must leave the
-torn `.tmp` of exactly N bytes behind (`mid_write` counts those). Then it checks, before rerunning:
+writes and N over the checkpoint's size (seen in the baseline); `mid_write` counts the trials
+that left a torn `.tmp` behind (exactly N bytes after a SIGKILL, shorter than a checkpoint after
+a SIGTERM, which the run's handler acts on between torch's records). Then it checks, before rerunning:
 - half_visible: a catalog version whose files are missing, unreadable or not its row count;
 - orphans: a process of the killed run's session still alive 15 s after it died (Prefect's
   temporary server, a worker);
@@ -219,8 +220,11 @@ def trial(i: int, rng: random.Random, work: Path, cfg_path: Path, env: dict, dur
             rc = p.wait()
             killed = rc != 0
             at = f"checkpoint-write {model} #{k} after {n_bytes} bytes"
-            tmp_bytes = torn(home, model)  # after a SIGTERM: wherever the run's handler stopped it
-            mid_write = sig == signal.SIGKILL and tmp_bytes == n_bytes
+            # SIGKILL: the torn .tmp has exactly N bytes. SIGTERM: the run's handler stops it between
+            # torch's records, or after the write; torn if the .tmp is shorter than a checkpoint.
+            tmp_bytes = torn(home, model)
+            whole = sizes.get(model, 0)
+            mid_write = tmp_bytes == n_bytes if sig == signal.SIGKILL else (tmp_bytes or whole) < whole
         else:
             p = start(home, cfg_path, env, log)
             watch(p, home, until=target)
