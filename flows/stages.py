@@ -201,11 +201,19 @@ def incumbent(cat: Catalog, run: str) -> dict:
 
 
 # -- the round's data, shard by shard (see flows/shards.py) --------------------------------------
+def round_course(cat: Catalog, cfg: LoopConfig, round: int) -> dict:
+    """The curriculum's decision for round `round` (flows/curriculum.py): from the incumbent's
+    held-out pass rates, or from last round's rows alone where no model is promoted yet (a
+    catalog driven stage by stage, as benchmarks/scale.py does)."""
+    promoted = [r for r in cat.rounds(cfg.name) if r["promoted"]]
+    ev = cat.model(promoted[-1]["model_out"])["metrics"].get("eval") if promoted else None
+    return round_curriculum(cat, cfg, round, ev)
+
+
 def round_problems(cat: Catalog, cfg: LoopConfig, round: int) -> list[Problem]:
     """The problems round `round` generates for: drawn at the curriculum's difficulty mix, which
     follows the incumbent's held-out pass rates (flows/curriculum.py)."""
-    course = round_curriculum(cat, cfg, round, incumbent(cat, cfg.name)["metrics"]["eval"])
-    return sample_problems(cfg, round, mix_of(course))
+    return sample_problems(cfg, round, mix_of(round_course(cat, cfg, round)))
 
 
 def plan(cat: Catalog, cfg: LoopConfig, round: int) -> tuple[list[Part], dict]:
@@ -308,8 +316,7 @@ def score(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], allocat
     say(score_line(round, metrics))
     # The difficulty mix and its reasons (flows/curriculum.py), as `plan` decided it: the same
     # incumbent and catalog give the same decision.
-    course = round_curriculum(cat, cfg, round, incumbent(cat, cfg.name)["metrics"]["eval"])
-    return replace(metrics, allocation=allocation, curriculum=course)
+    return replace(metrics, allocation=allocation, curriculum=round_course(cat, cfg, round))
 
 
 def publish(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], metrics: RoundMetrics, model_id: str) -> int:
