@@ -73,6 +73,12 @@ _PROMPTS = {
 _LETTER_DIGITS = re.compile(r"^(?:[a-z]\d)+$", re.ASCII)
 
 
+def _consecutive(letters: str) -> bool:
+    """Do `letters` run on from their first one ('klm' yes, 'kmn' no)?"""
+    start = _HINTS.find(letters[0])
+    return letters == _HINTS[start : start + len(letters)]
+
+
 def write_prompt(a: int, b: int, fmt: str, offset: int = 0) -> str:
     """The prompt for a + b in format `fmt` (`offset`: the hints' first letter, hints only).
 
@@ -102,8 +108,8 @@ def _columns(prompt: str, fmt: str) -> tuple[str, str, str] | None:
         return None
     if fmt == "zip":
         cols = m[1]
-        hints, start = cols[0::3], _HINTS.find(cols[0])
-        if hints != _HINTS[start : start + len(hints)]:
+        hints = cols[0::3]
+        if not _consecutive(hints):
             return None  # letters out of order
         return cols[1::3], cols[2::3], hints
     a, b, hints = m[1], m[2], ""
@@ -112,8 +118,7 @@ def _columns(prompt: str, fmt: str) -> tuple[str, str, str] | None:
     elif fmt == "hints":
         la, lb = a[0::2], b[0::2]
         hints, short = (la, lb) if len(la) >= len(lb) else (lb, la)
-        start = _HINTS.find(hints[0])
-        if hints != _HINTS[start : start + len(hints)] or not hints.startswith(short):
+        if not _consecutive(hints) or not hints.startswith(short):
             return None  # letters out of order, or the operands' letters disagree
         a, b = a[1::2], b[1::2]
     n = max(len(a), len(b))
@@ -185,8 +190,7 @@ def _read_answer(fmt: str, text: str) -> str | None:
         t = text.strip()
         if not _LETTER_DIGITS.match(t):
             return None
-        letters, start = t[0::2], _HINTS.find(t[0])
-        if letters != _HINTS[start : start + len(letters)]:
+        if not _consecutive(t[0::2]):
             return None
         text = t[1::2]
     return read_int(text, reverse=True, max_len=None)
