@@ -68,16 +68,37 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def configs(size: str, rounds: int) -> dict[str, LoopConfig]:
+def overrides(pairs: list[str]) -> dict:
+    """`--set finetune.recent_share=0.5` pairs as one nested dict (values read as YAML).
+
+    >>> overrides(["finetune.train.steps=300", "generation.problems_per_round=3000"])
+    {'finetune': {'train': {'steps': 300}}, 'generation': {'problems_per_round': 3000}}
+    """
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set needs KEY=VALUE (e.g. finetune.train.steps=300), got {pair!r}")
+        *path, last = key.split(".")
+        node = out
+        for k in path:
+            node = node.setdefault(k, {})
+        node[last] = yaml.safe_load(value)
+    return out
+
+
+def configs(size: str, rounds: int, over: dict | None = None, tag: str = "") -> dict[str, LoopConfig]:
+    """The four loops' configs; `over` (from --set) applies to every loop, `tag` suffixes their names."""
     base = yaml.safe_load(default_config_text())
     if size == "small":
         base = _merge(base, SMALL)
+    base = _merge(base, over or {})
     base["rounds"] = rounds
     return {
-        "ours": LoopConfig.model_validate(_merge(base, {"name": "ours"})),
-        "fixed": LoopConfig.model_validate(_merge(base, {"name": "fixed", "curriculum": {"policy": "fixed"}})),
-        "naive": LoopConfig.model_validate(_merge(base, NAIVE | {"name": "naive"})),
-        "sort": LoopConfig.model_validate(_merge(_merge(base, SORT), {"domains": [{"name": "sort"}]})),
+        "ours": LoopConfig.model_validate(_merge(base, {"name": "ours" + tag})),
+        "fixed": LoopConfig.model_validate(_merge(base, {"name": "fixed" + tag, "curriculum": {"policy": "fixed"}})),
+        "naive": LoopConfig.model_validate(_merge(base, NAIVE | {"name": "naive" + tag})),
+        "sort": LoopConfig.model_validate(_merge(_merge(base, SORT), {"name": "sort" + tag, "domains": [{"name": "sort"}]})),
     }
 
 
@@ -187,6 +208,10 @@ def main(argv=None) -> None:
     ap.add_argument("--budget-min", type=float, default=0, help="stop starting rounds after this many minutes (0: no limit)")
     ap.add_argument("--keep", help="keep the catalog in this folder instead of a temp dir")
     ap.add_argument("--save", help="write the per-round results to this JSON file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key in every loop, e.g. --set finetune.recent_share=0.5 (repeatable)")
+    ap.add_argument("--tag", default="", help="suffix the loops' names (e.g. _v1), so that variants run in one --keep "
+                    "catalog; they start from the untagged run's bootstrap when it is there")
     ap.add_argument("--combine", nargs="+", help="print the summary of runs saved with --save (e.g. (a) and "
                     "(b, c) run as two processes from the same seeds) instead of running")
     args = ap.parse_args(argv)
@@ -205,18 +230,22 @@ def main(argv=None) -> None:
 
     t_start = time.perf_counter()
     deadline = t_start + 60 * args.budget_min if args.budget_min else math.inf
-    cfgs = configs(args.size, args.rounds)
+    cfgs = configs(args.size, args.rounds, overrides(args.set), args.tag)
     loops = [x for x in args.loops.split(",") if x]
     home = args.keep or tempfile.mkdtemp(prefix="efficacy-")
     cat = Catalog(home)
     ours = cfgs["ours"]
     seed_max = max(ours.bootstrap.difficulties)
-    stages.bootstrap(cat, ours)
+    untagged = configs(args.size, args.rounds, overrides(args.set))["ours"]
+    if args.tag and cat.model(f"{untagged.name}-m0"):  # a variant: the very bootstrap model of the first run
+        share_bootstrap(cat, untagged, ours)
+    else:
+        stages.bootstrap(cat, ours)
     for name in ("fixed", "naive"):
         share_bootstrap(cat, ours, cfgs[name])
     boot_s = time.perf_counter() - t_start
     print(f"bootstrap: {boot_s / 60:.1f} min; by length " +
-          " ".join(f"{d}:{100 * a:.0f}" for d, a in by_length(stages.incumbent(cat, 'ours')['metrics']['eval']).items()), flush=True)
+          " ".join(f"{d}:{100 * a:.0f}" for d, a in by_length(stages.incumbent(cat, ours.name)['metrics']['eval']).items()), flush=True)
 
     results, secs = {}, {}
     for name in loops:
@@ -226,7 +255,7 @@ def main(argv=None) -> None:
         n = args.rounds if name == "ours" else (args.other_rounds or args.rounds)
         results[name], secs[name] = run_loop(cat, cfg, n, deadline)
         if args.save:  # after each loop: a run cut short keeps what it measured
-            boot_eval = by_length(cat.model("ours-m0")["metrics"]["eval"])
+            boot_eval = by_length(cat.model(f"{ours.name}-m0")["metrics"]["eval"])
             Path(args.save).write_text(json.dumps({"results": results, "secs": secs, "seed_max": seed_max, "boot_s": boot_s,
                                                    "bootstrap": boot_eval, "wall_s": time.perf_counter() - t_start}))
     summarize(results, secs, seed_max, boot_s, t_start)

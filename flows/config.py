@@ -172,6 +172,10 @@ class FinetuneSpec(_Strict):
     # round on the data so far (ReST-EM).
     init: Literal["previous", "base"] = "previous"
     max_per_problem: int = Field(4, ge=1)  # kept samples per problem at most, so easy problems don't dominate
+    # Under accumulate: the newest round's rows are repeated until they make up this share of the
+    # training set (Lee et al. 2025 give the newest round 50%: the frontier's few new rows are not
+    # drowned by every earlier round). 0: every row once.
+    recent_share: float = Field(0.0, ge=0, lt=1)
 
 
 class LoopConfig(_Strict):

@@ -1,7 +1,8 @@
 """A round's training set as a dataset version of its own, and the round that keeps nothing.
 
 A round's model trains on more than that round's version: `accumulate` takes every kept row so far,
-`max_per_problem` caps each problem, `mix`/`seed_replay` add seed-set rows. `training_rows` builds
+`max_per_problem` caps each problem, `mix`/`seed_replay` add seed-set rows,
+`recent_share` repeats the newest round's rows. `training_rows` builds
 exactly that table; `publish_training_set` makes it `<run>-train@N` with lineage (its parents are
 the round versions and the seed set it drew from; the model is registered on it), so
 `synthloop pull <run>-train@N` gives the very rows the model was fine-tuned on.
@@ -41,6 +42,7 @@ def training_rows(cat: Catalog, cfg: LoopConfig, round: int,
         versions = [v for v in versions if v["round"] == round]
     per_problem: Counter = Counter()
     parts, sources = [], {}
+    newest = ref_newest = None  # this round's rows: `recent_share` weights them up
     for v in versions:
         ref = f"{cfg.name}@{v['version']}"
         t = _rows(cat.read_table(ref, kept_only=True))
@@ -52,6 +54,8 @@ def training_rows(cat: Catalog, cfg: LoopConfig, round: int,
         if take:
             parts.append(t.take(pa.array(take, pa.int64())))
             sources[ref] = len(take)
+            if v["round"] == round:
+                newest, ref_newest = len(parts) - 1, ref
     n_from_rounds = sum(p.num_rows for p in parts)
     n_seed = ft.seed_replay
     if ft.policy == "mix":  # seed examples make up mix_fraction of the result
@@ -68,8 +72,22 @@ def training_rows(cat: Catalog, cfg: LoopConfig, round: int,
         picks = rng.sample(range(t.num_rows), min(n_seed, t.num_rows))
         parts.append(t.take(pa.array(picks, pa.int64())))
         sources[ref] = len(picks)
+    if ft.policy == "accumulate" and ft.recent_share and newest is not None:
+        parts[newest], sources[ref_newest] = _upweight(parts[newest], sum(p.num_rows for p in parts), ft.recent_share)
     table = pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table()
     return table, sources
+
+
+def _upweight(t: pa.Table, total: int, share: float) -> tuple[pa.Table, int]:
+    """`t` repeated (cyclically, in order) until it is `share` of a table of `total` rows that
+    holds it once; never fewer rows than `t` has.
+
+    >>> _upweight(pa.table({"x": [1, 2]}), 6, 0.5)[0]["x"].to_pylist()
+    [1, 2, 1, 2]
+    """
+    rest = total - t.num_rows
+    n = max(t.num_rows, round(share * rest / (1 - share)))
+    return t.take(pa.array([i % t.num_rows for i in range(n)], pa.int64())), n
 
 
 def _rows(t: pa.Table) -> pa.Table:
@@ -100,6 +118,7 @@ def publish_training_set(cat: Catalog, cfg: LoopConfig, round: int, table: pa.Ta
         return existing["version"]
     ft = cfg.finetune
     metrics = {"policy": ft.policy, "max_per_problem": ft.max_per_problem, "seed_replay": ft.seed_replay,
+               "recent_share": ft.recent_share,
                "mix_fraction": ft.mix_fraction if ft.policy == "mix" else None, "examples": table.num_rows,
                "from": dict(sources), "for_model": model_id}
     return cat.publish(train_name(cfg.name), table, round=round, model_id=model_id, parents=[r for r in sources if "@" in r],

@@ -55,3 +55,17 @@ def test_a_round_that_keeps_nothing_is_recorded_and_the_incumbent_stays(tmp_path
     assert cat.model("fake-m1") is None and trainset.training_set_of(cat, "fake", 1) is None
     assert stages.incumbent(cat, "fake")["model_id"] == "fake-m0"  # the next round generates with it
     assert [r["round"] for r in cat.rounds("fake")] == [0, 1]  # recorded: a rerun moves on to round 2
+
+
+def test_recent_share_repeats_the_newest_rounds_rows_to_that_share(tmp_path):
+    cat = make_run(tmp_path, rounds=3)
+    plain, src = trainset.training_rows(cat, _cfg(policy="accumulate", max_per_problem=1), 3)
+    table, sources = trainset.training_rows(cat, _cfg(policy="accumulate", max_per_problem=1, recent_share=0.5), 3)
+    newest, older = src["fake@3"], src["fake@1"] + src["fake@2"]
+    assert newest > 0 and older > newest  # else the test would show nothing
+    assert sources["fake@3"] == table.num_rows - older == max(newest, round(older))  # half of the result
+    assert sources["fake@1"] == src["fake@1"] and sources["fake@2"] == src["fake@2"]  # older rows once each
+    ids = table["row_id"].to_pylist()
+    assert set(ids) == set(plain["row_id"].to_pylist())  # the same rows, the newest ones repeated
+    new_ids = set(plain["row_id"].to_pylist()[older:])
+    assert all(ids.count(i) >= 1 for i in new_ids) and sum(ids.count(i) for i in new_ids) == sources["fake@3"]
