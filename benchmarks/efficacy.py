@@ -54,7 +54,7 @@ SMALL = {  # minutes, not tens of minutes: checks the machinery, not the targets
 SORT = {
     "name": "sort", "domains": [{"name": "sort", "knobs": {"max_value": 9}}],
     "bootstrap": {"n_problems": 20000, "difficulties": [1, 2, 3]},
-    # the rounds as measured (README): each took ~1 min here; the demo's 3,000 would take ~2.5x
+    # the rounds as measured (README, ~1 min each here), not the demo's 3,000 problems (not measured)
     "generation": {"problems_per_round": 1200},
     "finetune": {"recent_share": 0.0},
     "eval": {"n_problems": 120, "difficulties": [1, 2, 3, 4, 5, 6], "n_samples": 4, "max_new_tokens": 128},
