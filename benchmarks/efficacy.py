@@ -244,9 +244,8 @@ def main(argv=None) -> None:
     cat = Catalog(home)
     ours = cfgs["ours"]
     seed_max = max(ours.bootstrap.difficulties)
-    untagged = configs(args.size, args.rounds, overrides(args.set))["ours"]
-    if args.tag and cat.model(f"{untagged.name}-m0"):  # a variant: the very bootstrap model of the first run
-        share_bootstrap(cat, untagged, ours)
+    if args.tag and cat.model("ours-m0"):  # a variant: the very bootstrap model of the untagged run
+        share_bootstrap(cat, configs(args.size, args.rounds, overrides(args.set))["ours"], ours)
     else:
         stages.bootstrap(cat, ours)
     for name in ("fixed", "naive"):
