@@ -231,6 +231,10 @@ class RoundMetrics:
     distinct_correct_per_problem: float
     # ... and verbatim, for domains whose solution paths differ only in numbers.
     distinct_correct_per_problem_exact: float
+    # Rows sampled with the answer as a hint (generators/rationalize.py), also in generated/kept:
+    # kept ones are what rationalization adds to training.
+    rationalized_generated: int = 0
+    rationalized_kept: int = 0
     vendi: float | None = None  # the embedding scores: None when `embeddings` is off
     mean_embedding_distance: float | None = None
     embedding_sample: int | None = None
@@ -266,6 +270,7 @@ class RoundScorer:
     def __init__(self, cfg: DiversityConfig | None = None):
         self.cfg = cfg or DiversityConfig()
         self.n = self.correct = self.kept = self.tokens = 0
+        self.rationalized_generated = self.rationalized_kept = 0
         self.problems: set[str] = set()
         self.solved: set[str] = set()
         self.by_sampler: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n, correct, kept, tokens
@@ -290,6 +295,7 @@ class RoundScorer:
         self.correct += pc.sum(correct).as_py() or 0
         self.kept += pc.sum(kept).as_py() or 0
         self.tokens += pc.sum(t["n_tokens"]).as_py() or 0
+        self._count_rationalized(table, kept)
         self.problems.update(pc.unique(t["problem_id"]).to_pylist())
         self.solved.update(pc.unique(t["problem_id"].filter(correct)).to_pylist())
         flags = t.select(["sampler", "difficulty", "n_tokens", "drop_reason"]).append_column(
@@ -314,6 +320,14 @@ class RoundScorer:
         self.solutions_exact.update(zip(pids, exact.to_pylist()))
         normal = pc.utf8_trim_whitespace(pc.replace_substring_regex(right["completion"], r"\d+", "N"))
         self.solutions.update(zip(pids, normal.to_pylist()))
+
+    def _count_rationalized(self, table: pa.Table, kept: pa.Array) -> None:
+        """Hinted rows and the kept ones among them, apart (tables from before the column have none)."""
+        if "rationalized" not in table.column_names:
+            return
+        hinted = pc.fill_null(table["rationalized"], False)
+        self.rationalized_generated += pc.sum(hinted).as_py() or 0
+        self.rationalized_kept += pc.sum(pc.and_(hinted, kept)).as_py() or 0
 
     def _ngrams(self, texts: list[str]) -> None:
         if not texts:
@@ -381,6 +395,7 @@ class RoundScorer:
             compression_ratio=self.raw_bytes / gz if self.raw_bytes else 0.0,
             distinct_correct_per_problem=per(self.solutions),
             distinct_correct_per_problem_exact=per(self.solutions_exact),
+            rationalized_generated=self.rationalized_generated, rationalized_kept=self.rationalized_kept,
             **emb,
         )
         m.collapse_alerts = collapse_alerts(m.to_dict(), previous, cfg) if previous else []

@@ -6,6 +6,8 @@ place, so the stage can run in any process. `VerifyMetrics` is where its counts 
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,8 +15,9 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from synthloop.domains import Domain, Problem
 
-# Drop reasons, one per rule, in the order the rules are tried.
-REASONS = ("truncated", "wrong_answer", "unparseable_step", "dynamic_step", "static_step")
+# Drop reasons, one per rule, in the order the rules are tried. hint_leak: a rationalized row
+# (generators/rationalize.py) whose completion mentions the hint it was given.
+REASONS = ("hint_leak", "truncated", "wrong_answer", "unparseable_step", "dynamic_step", "static_step")
 
 
 @dataclass
@@ -41,6 +44,28 @@ def policy(verdict, cfg: VerifyConfig) -> str | None:
     if verdict.error_kind == "static":
         return None if cfg.accept_static else "static_step"
     return "unparseable_step" if verdict.error_kind == "unparseable" else "dynamic_step"
+
+
+def leaks_hint(completion: str, template: str) -> bool:
+    """Whether a hinted completion mentions its hint: says "hint", or quotes a sentence of the
+    template (4+ words). Trained on, it would teach citing a hint the model never has at test time."""
+    text = completion.casefold()
+    return "hint" in text or any(s in text for s in _hint_sentences(template))
+
+
+def _hint_sentences(template: str) -> list[str]:
+    """The template's own sentences of 4+ words, the {prompt} and {answer} slots cut out."""
+    parts = re.split(r"\{prompt\}|\{answer\}|[.!?\n]", template.casefold())
+    return [s for s in (p.strip(" ()[]:;,'\"") for p in parts) if len(s.split()) >= 4]
+
+
+def _leaks(table: pa.Table) -> list[bool]:
+    """Per row: rationalized and leaking its hint (the template is in the row's sampler settings).
+    A table without the `rationalized` column has no such row."""
+    if "rationalized" not in table.column_names:
+        return [False] * table.num_rows
+    cols = (table[c].to_pylist() for c in ("rationalized", "completion", "sampler_settings"))
+    return [bool(r) and leaks_hint(c, json.loads(s or "{}").get("hint", "")) for r, c, s in zip(*cols)]
 
 
 @dataclass
@@ -70,19 +95,23 @@ def verify_table(
     """A new table: `table` with each row's verdict, kept flag and drop reason; and the counts.
 
     Needs the columns `problem_id` and `completion`; every other column passes through unchanged.
+    A rationalized row that leaks its hint is dropped as `hint_leak` whatever its verdict (even
+    under `keep_all`: the hint must never reach training).
     """
     out: dict[str, list] = {k: [] for k in VERDICT_TYPES}
     drops: Counter = Counter()
     # Verifiers are pure: a completion repeated for the same problem (common: a model that has
     # learned the task writes the same chain K times) is checked once.
     seen: dict[tuple[str, str], tuple] = {}
-    for pid, completion in zip(table["problem_id"].to_pylist(), table["completion"].to_pylist()):
+    leaks = _leaks(table)
+    for pid, completion, leak in zip(table["problem_id"].to_pylist(), table["completion"].to_pylist(), leaks):
         hit = seen.get((pid, completion))
         if hit is None:
             problem = problems[pid]
             verdict = domains[problem.domain].verify(problem, completion)
             hit = seen[(pid, completion)] = (verdict, policy(verdict, cfg))
         v, reason = hit
+        reason = "hint_leak" if leak else reason
         for key, value in (("extracted", v.extracted), ("correct", v.correct), ("steps_ok", v.steps_ok),
                            ("first_bad_step", v.first_bad_step), ("error_kind", v.error_kind),
                            ("kept", reason is None), ("drop_reason", reason)):

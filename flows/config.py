@@ -22,6 +22,7 @@ from synthloop.filters.verify import VerifyConfig
 from synthloop.generators.base import Sampler
 from synthloop.generators.curriculum import CurriculumConfig
 from synthloop.generators.openai import OpenAIConfig
+from synthloop.generators.rationalize import RationalizeConfig
 from synthloop.generators.vllm import VLLMConfig
 from synthloop.training.evaluate import EvalConfig
 from synthloop.training.gate import GateConfig
@@ -128,6 +129,9 @@ class GenerationSpec(_Strict):
     min_share: float = Field(0.1, gt=0, le=1)  # every sampler keeps at least this share (exploration)
     min_samples_per_problem: int | None = Field(None, ge=1)  # problems always solved; None: K // 4, >= 1
     max_samples_per_problem: int | None = Field(None, ge=1)  # cap for problems never solved; None: 2 K
+    # STaR's rationalization (generators/rationalize.py): problems no sample solved are asked again
+    # with the answer as a hint; the rows keep the plain prompt. Off by default.
+    rationalize: RationalizeConfig = RationalizeConfig()
 
     @model_validator(mode="after")
     def _backend_here(self):
@@ -147,7 +151,7 @@ class GenerationSpec(_Strict):
             raise ValueError(f"min_share {self.min_share} x {n} samplers exceeds 1: use at most {1 / n:.3f}")
         if not self.sample_range()[0] <= k <= self.sample_range()[1]:
             raise ValueError("need min_samples_per_problem <= samples_per_problem <= max_samples_per_problem")
-        hot = [s.name for s in self.samplers if s.temperature > 2]
+        hot = [s.name for s in self.samplers if s.temperature > 2] + ["rationalize"] * (self.rationalize.temperature > 2)
         if self.backend == "vllm" and hot:
             raise ValueError(f"vLLM takes temperatures up to 2; sampler(s) {', '.join(hot)} go higher")
         return self
@@ -296,6 +300,13 @@ def range_problems(cfg: LoopConfig) -> list[str]:
         count(s.seed, f"generation.samplers.{i}.seed", 0)
     for f in ("problems_per_round", "samples_per_problem", "batch_size"):
         count(getattr(g, f), f"generation.{f}")
+    r = g.rationalize
+    count(r.samples, "generation.rationalize.samples")
+    real(r.temperature, "generation.rationalize.temperature", 0)
+    if r.max_new_tokens is not None:
+        count(r.max_new_tokens, "generation.rationalize.max_new_tokens")
+    need(isinstance(r.hint, str) and "{prompt}" in r.hint and "{answer}" in r.hint, "generation.rationalize.hint",
+         f"must contain {{prompt}} and {{answer}}, got {_short(r.hint)}")
     count(cfg.finetune.max_per_problem, "finetune.max_per_problem")
     count(cfg.finetune.seed_replay, "finetune.seed_replay", 0)
     e = cfg.eval

@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from synthloop.domains import Problem
-from synthloop.warehouse.schema import ROW_SCHEMA
+from synthloop.warehouse.schema import ROW_SCHEMA, missing_column
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,10 @@ def write_shard(table: pa.Table, path: Path) -> Shard:
 
 
 def conform(table: pa.Table) -> pa.Table:
-    """`table` with the warehouse's columns, in its order and types; missing ones are null."""
+    """`table` with the warehouse's columns, in its order and types; missing ones get their default
+    (`rationalized`: False) or null."""
     cols = [
-        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        table[f.name].cast(f.type) if f.name in table.column_names else missing_column(f.name, table.num_rows)
         for f in ROW_SCHEMA
     ]
     return pa.Table.from_arrays(cols, schema=ROW_SCHEMA)

@@ -31,11 +31,12 @@ from synthloop.generators.allocate import RoundPlan, fixed_plan, plan_round, spl
 from synthloop.generators.hf import HFBackend
 from synthloop.generators.portfolio import PortfolioEntry, generate_rows, sample_slots
 from synthloop.generators.prompts import prompt_format
+from synthloop.generators.rationalize import rationalize
 from synthloop.training import model as model_lib
 from synthloop.training.evaluate import evaluate, heldout_problems
 from synthloop.training.gate import gate
 from synthloop.training.sft import train
-from synthloop.warehouse import Catalog
+from synthloop.warehouse import Catalog, to_table
 from transformers.utils import logging as hf_logging
 
 from synthloop import __version__
@@ -241,13 +242,19 @@ def generate(cfg: LoopConfig, round: int, model: dict, part: Part) -> Shard:
     portfolio = [PortfolioEntry(s.sampler(), s.share) for s in cfg.generation.samplers]
     with _GENERATING:  # one backend per process, used by one task at a time
         backend = backend_for(cfg, model["path"])
+        fmt = prompt_format(model["path"], cfg.generation.prompt_format)
         with _bar(part.samples, f"round {round}: generate part {part.index}") as bar:
             rows = generate_rows(
                 backend, problems, portfolio, cfg.generation.samples_per_problem, round=round,
                 seed=cfg.seed, model_id=model["model_id"], config_hash=cfg.config_hash(),
-                progress=bar.update, slots=slots, prompt_format=prompt_format(model["path"], cfg.generation.prompt_format),
+                progress=bar.update, slots=slots, prompt_format=fmt,
             )
-    return shards.write_shard(pa.Table.from_pylist(rows), out)
+        hint = cfg.generation.rationalize
+        if hint.enabled:  # STaR: the part's problems no sample solved, asked again with the answer as a hint
+            rows += rationalize(backend, problems, rows, domains_of(cfg), hint, base=portfolio[0].sampler, round=round,
+                                seed=cfg.seed, model_id=model["model_id"], config_hash=cfg.config_hash(),
+                                prompt_format=fmt)
+    return shards.write_shard(to_table(rows), out)  # rows without `rationalized` get False
 
 
 def verify(cfg: LoopConfig, part: Part, shard: Shard) -> tuple[Shard, VerifyMetrics]:
@@ -303,7 +310,8 @@ def prior_files(cat: Catalog, name: str, before_round: int) -> list[Path]:
     return out
 
 
-SCORE_COLUMNS = ["problem_id", "sampler", "difficulty", "correct", "kept", "n_tokens", "drop_reason", "completion"]
+SCORE_COLUMNS = ["problem_id", "sampler", "difficulty", "correct", "kept", "n_tokens", "drop_reason", "completion",
+                 "rationalized"]
 
 
 def score(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], allocation: dict | None = None) -> RoundMetrics:

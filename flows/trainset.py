@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from synthloop.warehouse import COLUMNS, ROW_SCHEMA, Catalog, to_table
+from synthloop.warehouse.schema import missing_column
 
 if TYPE_CHECKING:
     from .config import LoopConfig
@@ -91,12 +92,14 @@ def _upweight(t: pa.Table, total: int, share: float) -> tuple[pa.Table, int]:
 
 
 def _rows(t: pa.Table) -> pa.Table:
-    """`t` with exactly the row schema's columns (versions written before a column existed get nulls)."""
-    cols = [t[c] if c in t.column_names else pa.nulls(t.num_rows) for c in COLUMNS]
+    """`t` with exactly the row schema's columns (versions written before a column existed get its
+    default, else nulls)."""
+    cols = [t[c] if c in t.column_names else missing_column(c, t.num_rows) for c in COLUMNS]
     return pa.table(cols, names=COLUMNS).cast(ROW_SCHEMA)
 
 
 def training_pairs(table: pa.Table) -> list[tuple[str, str]]:
+    # A rationalized row's `prompt` is the problem's own: the hint it was sampled with never reaches training.
     return list(zip(table["prompt"].to_pylist(), table["completion"].to_pylist()))
 
 

@@ -31,11 +31,20 @@ ROW_SCHEMA = pa.schema(
         ("drop_reason", pa.string()),
         ("minhash", pa.list_(pa.uint32())),  # signature of kept rows, for dedup in later rounds
         ("config_hash", pa.string()),
+        ("rationalized", pa.bool_()),  # sampled with the answer as a hint (generators/rationalize.py)
     ]
 )
 COLUMNS = ROW_SCHEMA.names
+# What a row without the column holds (rows and versions from before the column existed); else null.
+DEFAULTS = {"rationalized": False}
+
+
+def missing_column(name: str, n: int) -> pa.Array:
+    """The column `name` for `n` rows that lack it: its default, or nulls."""
+    typ = ROW_SCHEMA.field(name).type
+    return pa.array([DEFAULTS[name]] * n, typ) if name in DEFAULTS else pa.nulls(n, typ)
 
 
 def to_table(rows: list[dict]) -> pa.Table:
-    """Rows as an Arrow table with the schema above (missing fields become null)."""
-    return pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=ROW_SCHEMA)
+    """Rows as an Arrow table with the schema above (missing fields get their default, else null)."""
+    return pa.Table.from_pylist([{c: r.get(c, DEFAULTS.get(c)) for c in COLUMNS} for r in rows], schema=ROW_SCHEMA)
