@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .config import LoopConfig
 
 NO_DATA = "no kept rows"  # how a round without training data starts its reason (status shows "no data")
+WAITING = "waiting for rows"  # fewer new kept rows than finetune.min_rows (status shows "waiting")
 
 
 def train_name(run: str) -> str:
@@ -130,12 +131,33 @@ def publish_training_set(cat: Catalog, cfg: LoopConfig, round: int, table: pa.Ta
 
 
 def empty_round_reason(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict) -> str | None:
-    """Why round `round` fine-tunes nothing (its version kept no row), or None when it trains."""
+    """Why round `round` fine-tunes nothing, or None when it trains: its version kept no row, or
+    fewer new kept rows than `finetune.min_rows` have come in since the last fine-tune (a handful of
+    rows teaches a pretrained model nothing and invites the gate to promote noise). Under
+    `accumulate` the waiting rows join the next round's training set; `status` shows "waiting"."""
     found = [v for v in cat.versions(cfg.name) if v["round"] == round]
     if found and found[-1]["kept"] == 0:
         return (f"{NO_DATA} in {cfg.name}@{found[-1]['version']} ({found[-1]['rows']} generated, none verified and "
                 f"unique): no fine-tune, {model_in['model_id']} stays")
+    need = cfg.finetune.min_rows
+    if need > 1:
+        new = new_kept_rows(cat, cfg, round)
+        if new < need:
+            then = "they join the next round's training set" if cfg.finetune.policy == "accumulate" else \
+                f"under policy {cfg.finetune.policy} they are not carried over"
+            return (f"{WAITING}: {new} new kept rows < finetune.min_rows {need}: no fine-tune, "
+                    f"{model_in['model_id']} stays; {then}")
     return None
+
+
+def new_kept_rows(cat: Catalog, cfg: LoopConfig, round: int) -> int:
+    """Kept rows published since the last round that fine-tuned (this round's included); under a
+    policy other than `accumulate`, this round's only (earlier rows are not trained on again)."""
+    if cfg.finetune.policy != "accumulate":
+        return sum(v["kept"] for v in cat.versions(cfg.name) if v["round"] == round)
+    trained = [r["round"] for r in cat.rounds(cfg.name) if r["round"] > 0 and (r.get("metrics") or {}).get("train")]
+    since = max(trained, default=0)
+    return sum(v["kept"] for v in cat.versions(cfg.name) if v["round"] is not None and since < v["round"] <= round)
 
 
 def record_empty_round(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_version: int,

@@ -102,11 +102,13 @@ class HFBackend:
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     @classmethod
-    def from_path(cls, path, batch_size: int = 256, device: str | None = None) -> HFBackend:
+    def from_path(cls, path, batch_size: int = 256, device: str | None = None,
+                  dtype: torch.dtype | None = None) -> HFBackend:
+        """`dtype` None: bf16 on a GPU, fp32 on a CPU (generators/choose.py picks for `auto`)."""
         from synthloop.training.model import load
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
         model, tok = load(path, device=device, dtype=dtype)
         return cls(model, tok, batch_size=batch_size, device=device)
 

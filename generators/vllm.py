@@ -53,7 +53,7 @@ class VLLMConfig:
 
     python: str | None = None  # an interpreter with vLLM; None: see find_python
     enforce_eager: bool = False  # True: no torch.compile (the engine starts in seconds, not ~20 s)
-    dtype: str = "auto"  # the model folder's own dtype (the built-in model: float32)
+    dtype: str = "auto"  # auto: generation.dtype decides (bf16 where native, else fp32); or float32, bfloat16
 
 
 class BackendUnavailable(UserError):

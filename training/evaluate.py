@@ -43,6 +43,21 @@ class EvalConfig:
     max_new_tokens: int = 96
 
 
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n (sound at 0% and 100%, unlike the normal one).
+
+    >>> [round(x, 3) for x in wilson(0, 10)], [round(x, 3) for x in wilson(50, 100)]
+    ([0.0, 0.278], [0.404, 0.596])
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / den
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
 def pass_at_ks(n: int) -> list[int]:
     """The k of the pass@k curve: powers of two up to n, and n itself.
 
@@ -81,6 +96,7 @@ def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConf
     g_outs, s_outs = outs[: len(problems)], outs[len(problems) :]
 
     by_diff: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    per_problem: dict[str, int] = {}  # greedy verdict per problem: the gate's paired comparison
     curve_ks = pass_at_ks(cfg.n_samples)
     curve: dict[int, list[float]] = defaultdict(list)
     for i, p in enumerate(problems):
@@ -93,6 +109,7 @@ def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConf
         distinct = len({s.text for s, v in zip(samples, verdicts) if v.correct})
         row = by_diff[p.difficulty]
         row["accuracy"].append(float(g.correct))
+        per_problem[p.id] = int(g.correct)
         row["pass_at_k"].append(pass_at_k(cfg.n_samples, c, cfg.k))
         for k in curve_ks:
             curve[k].append(pass_at_k(cfg.n_samples, c, k))
@@ -106,6 +123,8 @@ def evaluate(backend, domain: Domain, problems: Sequence[Problem], cfg: EvalConf
     # pass@k for every power of two up to n_samples, from the same samples (`synthloop experiment passk`)
     metrics["pass_at"] = {str(k): sum(v) / len(v) for k, v in curve.items() if v}
     metrics["n_problems"] = len(problems)
+    metrics["accuracy_ci"] = list(wilson(sum(per_problem.values()), len(problems)))
+    metrics["per_problem"] = per_problem
     metrics["prompt_format"] = prompt_format.name
     metrics["by_difficulty"] = {
         int(d): {key: sum(v) / len(v) for key, v in vals.items()} | {"n": len(vals["accuracy"])}
