@@ -81,3 +81,27 @@ def test_evaluation_reports_progress_and_its_prompt_format():
     m = evaluate(backend, dom, problems, cfg, prompt_format=PromptFormat("chat", lambda t: f"Q: {t}"), progress=done.append)
     assert sum(done) == 3 * (1 + 2) and len(done) >= 2  # after each batch of generations
     assert m["prompt_format"] == "chat" and all(p.startswith("Q: ") for p in seen)
+
+
+def test_completion_loss_equals_the_models_own_loss():
+    """The loss with the output layer applied from the first completion token on is the full loss."""
+    from synthloop.training.sft import _batch, completion_loss, encode_pairs
+
+    tok = model_lib.build_tokenizer()
+    m = model_lib.build_model(SMALL, tok, seed=1)
+    pairs = [("12+34=", "46"), ("7+8=", "15 and more"), ("123+4=", "127")]
+    ids, labels, attn = _batch(encode_pairs(tok, pairs), tok.pad_token_id, "cpu")
+    full = m(input_ids=ids, attention_mask=attn, labels=labels).loss
+    assert torch.allclose(completion_loss(m, ids, attn, labels), full, atol=1e-6)
+
+
+def test_bf16_autocast_only_where_the_hardware_has_it():
+    from synthloop.generators.choose import native_bf16
+    from synthloop.training.sft import bf16_autocast
+
+    assert bf16_autocast("auto", "cpu") == native_bf16("cpu")
+    assert bf16_autocast("fp32", "cuda") is False and bf16_autocast("bf16", "cpu") is True
+    assert not native_bf16("cpu", frozenset({"avx2", "fma"}))
+    assert native_bf16("cpu", frozenset({"avx2", "amx_bf16"})) and native_bf16("cpu", frozenset({"avx512_bf16"}))
+    with pytest.raises(ValueError):
+        bf16_autocast("half", "cpu")
