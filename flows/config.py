@@ -269,9 +269,12 @@ def range_problems(cfg: LoopConfig) -> list[str]:
     count(b.n_problems, "bootstrap.n_problems")
     count(b.seed, "bootstrap.seed", 0)
     if b.base_model is not None:
-        p = Path(b.base_model).expanduser()
-        need((p / "config.json").is_file(), "bootstrap.base_model",
-             f"{_short(b.base_model)} is not a model folder (no config.json in it)")
+        # An HF folder, a .gguf file or a hub id (training/importer.py converts at the bootstrap);
+        # a folder quantized in a way the loop cannot fine-tune and save is refused here, not at a save.
+        from synthloop.training.importer import source_problem
+
+        problem = source_problem(str(b.base_model))
+        need(problem is None, "bootstrap.base_model", problem or "")
     for where, t in (("bootstrap.train", b.train), ("finetune.train", cfg.finetune.train)):
         count(t.steps, f"{where}.steps")
         count(t.batch_size, f"{where}.batch_size")

@@ -152,8 +152,13 @@ def bootstrap(cat: Catalog, cfg: LoopConfig) -> dict:
     info = cat.model(model_id)
     if info is None:
         if cfg.bootstrap.base_model:
-            path = Path(cfg.bootstrap.base_model).resolve()
-            stats = {"base_model": str(path)}
+            # A folder, a .gguf file or a hub id: converted into the home once where it must be
+            # (training/importer.py), so the first fine-tune can save what it trained.
+            from synthloop.training.importer import resolve_model
+
+            imported = resolve_model(cfg.bootstrap.base_model, cat.home, tell=say)
+            path = imported.path
+            stats = {"base_model": str(path), **imported.record()}
         else:
             pairs, rows = seed_set(cfg)
             cat.publish(f"{cfg.name}-seed", rows, round=0, config=cfg.model_dump(mode="json"),

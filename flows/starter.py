@@ -1,14 +1,20 @@
-"""`synthloop init`: a commented starter config for "my model folder + my problem file".
+"""`synthloop init`: a commented starter config for "my model + my problem file".
 
-It looks at both before writing anything: the folder must be a model (config.json; its tokenizer
-tells whether there is a chat template), the file must be readable by the file domain (its prompt
-column, and whether answers end in GSM8K's `#### 42`, which picks the checker). The YAML it writes
-is checked with `load_config` before it is put in place, so what `init` writes `run` accepts.
+It looks at both before writing anything. The model is an HF folder, a .gguf file or a hub id:
+what needs converting (a .gguf, a folder whose config still says GGUF) is imported into the home
+right away (training/importer.py), so the config names a folder `run` can fine-tune and save; the
+folder's tokenizer tells whether there is a chat template. The file must be readable by the file
+domain (its prompt column, whether answers end in GSM8K's `#### 42`, which picks the checker, and
+its difficulty column, which sets the curriculum). The YAML it writes is checked with
+`load_config` before it is put in place, so what `init` writes `run` accepts.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 
@@ -21,10 +27,26 @@ class StarterError(UserError):
     """The model folder or the problem file cannot be used as they are."""
 
 
-def inspect_model(path: Path) -> dict:
-    """What `init` needs to know about a model folder: does its tokenizer have a chat template?"""
-    if not (path / "config.json").is_file():
-        raise StarterError(f"{path} is not a model folder (no config.json): give a folder saved with save_pretrained")
+@dataclass(frozen=True)
+class Starter:
+    """What `write_starter` wrote, and what it found out on the way (for `init` to print)."""
+
+    text: str
+    model: dict  # inspect_model's answer
+    problems: dict  # inspect_problems' answer
+
+
+def inspect_model(source: str | Path, home: Path | None = None, tell: Callable[[str], None] | None = None) -> dict:
+    """The folder `run` will use for `source` (an HF folder, a .gguf file or a hub id; imported into
+    `home` first where it must be converted) and whether its tokenizer has a chat template."""
+    from synthloop.training.importer import resolve_model
+    from synthloop.warehouse import home_dir
+
+    imported = resolve_model(str(source), home_dir(home), tell)
+    return {"chat_template": _has_chat_template(imported.path), "path": imported.path, "imported": imported}
+
+
+def _has_chat_template(path: Path) -> bool:
     has_template = (path / "chat_template.jinja").is_file() or (path / "chat_template.json").is_file()
     tok_cfg = path / "tokenizer_config.json"
     if not has_template and tok_cfg.is_file():
@@ -32,11 +54,12 @@ def inspect_model(path: Path) -> dict:
             has_template = bool(json.loads(tok_cfg.read_text()).get("chat_template"))
         except (OSError, ValueError):
             pass
-    return {"chat_template": has_template}
+    return has_template
 
 
-def inspect_problems(path: Path) -> dict:
-    """Columns, rows, and the checker that fits the answers of a JSONL/Parquet problem file."""
+def inspect_problems(path: Path, difficulty_column: str | None = None) -> dict:
+    """Columns, rows, the checker that fits the answers of a JSONL/Parquet problem file, and its
+    difficulties: `difficulty_column` (default: a `difficulty` column when there is one)."""
     from synthloop.domains.file import PROMPT_COLUMNS, read_table
 
     if not path.is_file():
@@ -51,12 +74,91 @@ def inspect_problems(path: Path) -> dict:
                            f"it has: {', '.join(cols) or 'none'}")
     answers = [str(r.get("answer")) for _, r, _ in rows[:50] if r]
     gsm8k = bool(answers) and sum("####" in a for a in answers) > len(answers) / 2
-    return {"rows": len(rows), "prompt_column": prompt, "checker": "pattern" if gsm8k else "numeric"}
+    return {"rows": len(rows), "prompt_column": prompt, "checker": "pattern" if gsm8k else "numeric",
+            **difficulties_of(path, cols, rows, difficulty_column)}
 
 
-def starter_text(model: Path, problems: Path, name: str, small: bool) -> str:
-    """The starter YAML, with a comment on every choice."""
-    m, p = inspect_model(model), inspect_problems(problems)
+def difficulties_of(path: Path, cols: list[str], rows: list, column: str | None) -> dict:
+    """{difficulty_column, difficulties: {d: rows}, unrated: rows without a usable one, note}.
+    The file domain takes integers >= 1 and skips other rows; a `difficulty` column found by
+    default that holds no such integer is ignored (every row is difficulty 1, as without one)."""
+    name = column or ("difficulty" if "difficulty" in cols else None)
+    if column is not None and column not in cols:
+        raise StarterError(f"{path} has no column {column!r} for --difficulty-column; "
+                           f"its columns: {', '.join(cols) or 'none'}")
+    n = sum(1 for _, r, _ in rows if r)
+    if name is None:
+        return {"difficulty_column": None, "difficulties": {1: n}, "unrated": 0, "note": None}
+    values = [r.get(name) for _, r, _ in rows if r]
+    good = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v >= 1]
+    if not good:
+        seen = ", ".join(repr(v) for v in values[:3])
+        if column is not None:
+            raise StarterError(f"column {name!r} of {path} holds no difficulty (an integer >= 1) "
+                               f"in any row (first values: {seen})")
+        return {"difficulty_column": None, "difficulties": {1: n}, "unrated": 0,
+                "note": f"column {name!r} ignored: no integer >= 1 in it (first values: {seen})"}
+    return {"difficulty_column": name, "difficulties": dict(sorted(Counter(good).items())),
+            "unrated": len(values) - len(good), "note": None}
+
+
+def difficulty_line(p: dict) -> str:
+    """`difficulty 1: 1,000 rows, 2: 1,000, 3: 1,000` (what `init` prints)."""
+    parts = [f"{d}: {n:,}" + (" rows" if i == 0 else "") for i, (d, n) in enumerate(p["difficulties"].items())]
+    line = "difficulty " + ", ".join(parts)
+    if p["difficulty_column"] is None:
+        line += " (no difficulty column: every problem is difficulty 1)"
+    if p["unrated"]:
+        line += f"; {p['unrated']:,} rows without an integer difficulty >= 1 are skipped"
+    return line + (f"; {p['note']}" if p["note"] else "")
+
+
+def _model_lines(m: dict) -> str:
+    """bootstrap.base_model, with a comment naming where an imported folder came from."""
+    imp = m["imported"]
+    if imp.kind == "gguf":
+        origin = f"  # imported from {imp.source} (sha256 {imp.sha256}): dequantized to fp32 once, into this folder\n"
+    elif imp.kind == "hub":
+        origin = f"  # downloaded from the Hugging Face hub: {imp.source}\n"
+    elif imp.sha256:
+        origin = f"  # copied from {imp.source} (sha256 {imp.sha256[:12]}) without its quantization_config (gguf)\n"
+    else:
+        origin = ""
+    what = "your model folder" if not origin else "your model"
+    return f"{origin}  base_model: {m['path']}   # {what}: evaluated as it is, never trained from scratch"
+
+
+def _difficulty_lines(p: dict) -> dict:
+    """The YAML lines that follow the file's difficulties: its column knob, the fixed mix, the
+    evaluated difficulties and a frontier curriculum up to the largest; without a column, today's
+    single difficulty 1."""
+    ds = list(p["difficulties"])
+    if p["difficulty_column"] is None:
+        return {"knob": "", "weights": "{1: 1.0}   # the file has no difficulty column: every problem is difficulty 1",
+                "eval": "[1]", "curriculum": ""}
+    from synthloop.generators.curriculum import CurriculumConfig
+
+    c = {f.name: getattr(CurriculumConfig(), f.name) for f in fields(CurriculumConfig)}
+    counts = ", ".join(f"{d}: {n:,}" for d, n in p["difficulties"].items())
+    return {
+        "knob": f"\n      difficulty_column: {p['difficulty_column']}   # rows per difficulty: {counts}",
+        "weights": "{" + ", ".join(f"{d}: 1.0" for d in ds) + "}   # an even mix; used only by curriculum policy fixed",
+        "eval": "[" + ", ".join(map(str, ds)) + "]   # the file's difficulties",
+        "curriculum": f"""
+curriculum:                 # which difficulties each round draws (generators/curriculum.py)
+  policy: frontier          # follow the held-out pass rates; `fixed` draws by generation.difficulty_weights
+  band: [{c["band"][0]}, {c["band"][1]}]         # pass rate in [lo, hi): the frontier; >= hi: mastered (replayed)
+  advance_at: {c["advance_at"]}           # open the next difficulty once the frontier's top reaches this
+  replay_share: {c["replay_share"]}        # of each round's problems, for mastered difficulties (against forgetting)
+  next_share: {c["next_share"]}           # of each round's problems, for the next difficulty once it is open
+  max_difficulty: {max(ds)}         # the file's largest difficulty""",
+    }
+
+
+def starter_text(m: dict, p: dict, problems: Path, name: str, small: bool) -> str:
+    """The starter YAML for the model and problems `inspect_model` and `inspect_problems` saw,
+    with a comment on every choice."""
+    d = _difficulty_lines(p)
     # `small`: a first try on a CPU in minutes; otherwise budgets for a GPU and a real model.
     b = ({"rounds": 2, "ppr": 16, "k": 2, "tokens": 48, "batch": 16, "steps": 8, "tbatch": 4, "lr": 1.0e-4,
           "n_eval": 8, "n_samples": 2, "eval_k": 2}
@@ -84,15 +186,15 @@ domains:
       prompt_column: {p["prompt_column"]}     # {p["rows"]} rows read
       answer_column: answer
       {checker}
-      heldout_fraction: 0.2   # prompts kept out of training: the held-out evaluation uses only these
+      heldout_fraction: 0.2   # prompts kept out of training: the held-out evaluation uses only these{d["knob"]}
 bootstrap:
-  base_model: {model}   # your model folder: evaluated as it is, never trained from scratch
+{_model_lines(m)}
 generation:
   prompt_format: auto       # {template}
   problems_per_round: {b["ppr"]}
   samples_per_problem: {b["k"]}
   batch_size: {b["batch"]}
-  difficulty_weights: {{1: 1.0}}   # the file has no difficulty column: every problem is difficulty 1
+  difficulty_weights: {d["weights"]}
   samplers:                 # decoding settings, each with a share of the samples
     - {{name: cool, temperature: 0.6, max_new_tokens: {b["tokens"]}}}
     - {{name: warm, temperature: 0.9, top_p: 0.95, max_new_tokens: {b["tokens"]}}}
@@ -102,20 +204,26 @@ finetune:
   train: {{steps: {b["steps"]}, lr: {b["lr"]:.1e}, warmup: 2, batch_size: {b["tbatch"]}}}   # add lora_r: 16 for LoRA
 eval:
   n_problems: {b["n_eval"]}            # held-out problems per evaluation
-  difficulties: [1]
+  difficulties: {d["eval"]}
   k: {b["eval_k"]}                      # pass@k from n_samples samples per problem
   n_samples: {b["n_samples"]}
   max_new_tokens: {b["tokens"]}
-gate: {{max_accuracy_drop: 0.02, max_pass_at_k_drop: 0.05}}
+gate: {{max_accuracy_drop: 0.02, max_pass_at_k_drop: 0.05}}{d["curriculum"]}
 {"diversity: {embeddings: false}   # MiniLM embedding scores (Vendi) cost ~10 s a round on a CPU; true turns them on" if small else "diversity: {embeddings: true}    # Vendi and embedding distance of the kept answers (MiniLM, bundled)"}
 """
 
 
-def write_starter(out: Path, model: Path, problems: Path, name: str, small: bool, force: bool = False) -> str:
-    """Write the starter config to `out` (refusing to overwrite unless `force`); returns its text."""
+def write_starter(out: Path, model: str | Path, problems: Path, name: str, small: bool, force: bool = False,
+                  home: Path | None = None, difficulty_column: str | None = None,
+                  tell: Callable[[str], None] | None = None) -> Starter:
+    """Write the starter config to `out` (refusing to overwrite unless `force`). The problems are
+    read first (cheap), then the model is resolved, which may import it into `home` (slow, once)."""
     if out.exists() and not force:
         raise StarterError(f"{out} exists; pass --force to overwrite it, or --out another file")
-    text = starter_text(model.resolve(), problems.resolve(), name, small)
+    problems = Path(problems).resolve()
+    p = inspect_problems(problems, difficulty_column)
+    m = inspect_model(model, home, tell)
+    text = starter_text(m, p, problems, name, small)
     tmp = out.with_name(f".{out.name}.partial")
     tmp.write_text(text)
     try:
@@ -124,4 +232,4 @@ def write_starter(out: Path, model: Path, problems: Path, name: str, small: bool
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(out)
-    return text
+    return Starter(text, m, p)

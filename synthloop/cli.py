@@ -313,22 +313,35 @@ _register_data_commands(app)
 
 @app.command()
 def init(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Your model folder (saved with save_pretrained).", show_default=False)],
+    model: Annotated[str, typer.Option("--model", "-m", help="Your model: an HF folder (saved with save_pretrained), "
+                                       "a .gguf file (imported once into the home as an fp32 HF folder) or a hub id "
+                                       "org/name (downloaded only with HF_HUB_OFFLINE=0).", show_default=False)],
     problems: Annotated[Path, typer.Option("--problems", "-p", help="Your problems: JSONL or Parquet with a prompt "
                                            "(or question) and an answer column.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Config file to write.")] = Path("synthloop.yaml"),
     name: Annotated[str, typer.Option("--name", help="Run / dataset name.")] = "mine",
     small: Annotated[bool, typer.Option("--small", help="Tiny budgets: a first try on a CPU in minutes.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    difficulty_column: Annotated[str | None, typer.Option(
+        "--difficulty-column", help="The problems' difficulty column (integers >= 1): the curriculum follows it. "
+        "Default: `difficulty` when the file has one; without one every problem is difficulty 1.",
+        show_default=False)] = None,
+    home: HomeOpt = None,
 ):
-    """Write a commented starter config for your own model folder and problem file."""
-    from synthloop.flows.starter import inspect_model, inspect_problems, write_starter
+    """Write a commented starter config for your own model (folder, .gguf or hub id) and problem file."""
+    from synthloop.flows.starter import difficulty_line, write_starter
 
-    write_starter(out, model, problems, name, small, force)
-    m, p = inspect_model(model), inspect_problems(problems)
-    console.print(f"wrote {escape(str(out))}: model {escape(str(model))} (chat template: "
+    s = write_starter(out, model, problems, name, small, force, home=home, difficulty_column=difficulty_column,
+                      tell=lambda line: console.print(escape(line), highlight=False))
+    m, p, imp = s.model, s.problems, s.model["imported"]
+    console.print(f"wrote {escape(str(out))}: model {escape(model)} (chat template: "
                   f"{'yes' if m['chat_template'] else 'no'}), problems {escape(str(problems))} ({p['rows']} rows, "
                   f"{p['prompt_column']} -> answer, {p['checker']} checker)", highlight=False)
+    if imp.kind != "folder" or imp.sha256:  # converted or downloaded: say where it is and from what
+        how = "imported now" if imp.converted else "imported before"
+        console.print(f"model folder: {escape(str(imp.path))} ({how} from {escape(imp.source)}"
+                      f"{f', sha256 {imp.sha256[:12]}' if imp.sha256 else ''})", highlight=False)
+    console.print(escape(difficulty_line(p)), highlight=False)
     console.print(f"next: synthloop run -c {escape(str(out))}   (round 0 evaluates your model, then "
                   "rounds generate, verify, fine-tune and gate)", highlight=False)
 
