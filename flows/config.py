@@ -120,7 +120,12 @@ class GenerationSpec(_Strict):
     # vllm: its engine in its own process (`make vllm` builds .venv-vllm, the CPU build; on a GPU,
     # a Python with vllm installed); see README "Generation backends".
     # openai: any OpenAI-compatible server (`vllm serve`, SGLang, TGI) at generation.openai.base_url.
-    backend: Literal["transformers", "vllm", "openai"] = "transformers"
+    # auto: vLLM for a pretrained model where it is installed, transformers for the built-in model
+    # (generators/choose.py says why; the round logs the choice). Generation and evaluation alike.
+    backend: Literal["auto", "transformers", "vllm", "openai"] = "auto"
+    # auto: bfloat16 where the hardware computes it natively (GPU; CPU with AVX-512 BF16 or AMX),
+    # float32 elsewhere. Used by both backends (a non-auto generation.vllm.dtype wins for vLLM).
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     vllm: VLLMConfig = VLLMConfig()
     openai: OpenAIConfig = OpenAIConfig()
     # From round 2 on: shift sampler shares toward the best kept-per-token yield of the last round
@@ -180,6 +185,9 @@ class FinetuneSpec(_Strict):
     # training set (Lee et al. 2025 give the newest round 50%: the frontier's few new rows are not
     # drowned by every earlier round). 0: every row once.
     recent_share: float = Field(0.0, ge=0, lt=1)
+    # Fine-tune only once this many new kept rows have come in since the last fine-tune; fewer wait
+    # for the next round (status: "waiting"). 1: every round with a kept row trains.
+    min_rows: int = Field(1, ge=1)
 
 
 class LoopConfig(_Strict):
@@ -286,6 +294,8 @@ def range_problems(cfg: LoopConfig) -> list[str]:
         count(t.seed, f"{where}.seed", 0)
         count(t.lora_r, f"{where}.lora_r", 0)
         real(t.lora_alpha, f"{where}.lora_alpha", 0, open_lo=True)
+        need(t.precision in ("auto", "fp32", "bf16"), f"{where}.precision",
+             f"must be auto, fp32 or bf16, got {_short(t.precision)}")
     g = cfg.generation
     w = g.difficulty_weights
     need(bool(w) and all(k >= 1 for k in w), "generation.difficulty_weights",
@@ -312,6 +322,7 @@ def range_problems(cfg: LoopConfig) -> list[str]:
          f"must contain {{prompt}} and {{answer}}, got {_short(r.hint)}")
     count(cfg.finetune.max_per_problem, "finetune.max_per_problem")
     count(cfg.finetune.seed_replay, "finetune.seed_replay", 0)
+    count(cfg.finetune.min_rows, "finetune.min_rows")
     e = cfg.eval
     ok = [count(e.n_problems, "eval.n_problems"), count(e.k, "eval.k"), count(e.n_samples, "eval.n_samples")]
     count(e.max_new_tokens, "eval.max_new_tokens")

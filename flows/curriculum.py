@@ -8,6 +8,8 @@ round's samples per (domain, difficulty), for a difficulty the evaluation does n
 
 from __future__ import annotations
 
+import pyarrow.compute as pc
+
 from synthloop.generators.allocate import split_budget
 from synthloop.generators.curriculum import decide, pass_rates
 from synthloop.warehouse import Catalog
@@ -26,7 +28,8 @@ def _row_counts(cat: Catalog, cfg: LoopConfig, round: int) -> dict[str, dict[int
     found = [v for v in cat.versions(cfg.name) if v["round"] == round]
     if not found or round < 1:
         return {}
-    t = cat.read_table(f"{cfg.name}@{found[-1]['version']}", columns=["domain", "difficulty", "correct"])
+    t = cat.read_table(f"{cfg.name}@{found[-1]['version']}", columns=["domain", "difficulty", "correct", "rationalized"])
+    t = t.filter(pc.invert(pc.fill_null(t["rationalized"], False)))  # hinted rows say nothing of the model's own pass rate
     out: dict[str, dict[int, list[int]]] = {}
     for dom, d, ok in zip(*(t[c].to_pylist() for c in ("domain", "difficulty", "correct"))):
         n_c = out.setdefault(dom, {}).setdefault(int(d), [0, 0])

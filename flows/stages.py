@@ -28,12 +28,13 @@ from synthloop.filters.dedup_duckdb import dedup_parquet
 from synthloop.filters.diversity import RoundMetrics, RoundScorer, score_line, trend_alerts
 from synthloop.filters.verify import VerifyMetrics, verify_table
 from synthloop.generators.allocate import RoundPlan, fixed_plan, plan_round, split_budget
+from synthloop.generators.choose import Choice, choose
 from synthloop.generators.hf import HFBackend
 from synthloop.generators.portfolio import PortfolioEntry, generate_rows, sample_slots
 from synthloop.generators.prompts import prompt_format
 from synthloop.generators.rationalize import rationalize
 from synthloop.training import model as model_lib
-from synthloop.training.evaluate import evaluate, heldout_problems
+from synthloop.training.evaluate import evaluate, heldout_problems, wilson
 from synthloop.training.gate import gate
 from synthloop.training.sft import train
 from synthloop.warehouse import Catalog, to_table
@@ -94,24 +95,31 @@ def heldout(cfg: LoopConfig) -> list[Problem]:
 
 
 def evaluate_model(path: Path, cfg: LoopConfig) -> dict:
-    backend = HFBackend.from_path(path, batch_size=cfg.generation.batch_size)
+    """Held-out metrics of the model at `path`, sampled through the round's own backend (vLLM for a
+    pretrained model where it is installed): the engine stays loaded for the next round, which
+    generates with this model if the gate promotes it. An OpenAI server serves its own model, not
+    this candidate, so that backend evaluates through transformers."""
     fmt = prompt_format(path, cfg.generation.prompt_format)  # the rounds' format: chat models are asked as chat
     doms = domains_of(cfg)
     problems = heldout(cfg)
     per_domain = {}
-    with _bar(len(problems) * (1 + cfg.eval.n_samples), f"evaluate {Path(path).name}") as bar:
-        for name, dom in doms.items():
-            ps = [p for p in problems if p.domain == name]
-            per_domain[name] = evaluate(backend, dom, ps, cfg.eval, prompt_format=fmt, progress=bar.update)
+    with _GENERATING:
+        backend = backend_for(cfg, path, evaluating=True)
+        with _bar(len(problems) * (1 + cfg.eval.n_samples), f"evaluate {Path(path).name}") as bar:
+            for name, dom in doms.items():
+                ps = [p for p in problems if p.domain == name]
+                per_domain[name] = evaluate(backend, dom, ps, cfg.eval, prompt_format=fmt, progress=bar.update)
     if len(per_domain) == 1:
-        return next(iter(per_domain.values()))
+        return next(iter(per_domain.values())) | {"backend": backend.name}
     # Several domains: the headline numbers are weighted by problem count.
     total = sum(m["n_problems"] for m in per_domain.values())
     merged = {
         key: sum(m[key] * m["n_problems"] for m in per_domain.values()) / total
         for key in ("accuracy", "pass_at_k", "maj_at_k", "distinct_correct")
     }
-    return merged | {"k": cfg.eval.k, "n_problems": total, "by_domain": per_domain}
+    per_problem = {k: v for m in per_domain.values() for k, v in m["per_problem"].items()}
+    return merged | {"k": cfg.eval.k, "n_problems": total, "by_domain": per_domain, "per_problem": per_problem,
+                     "accuracy_ci": list(wilson(sum(per_problem.values()), total)), "backend": backend.name}
 
 
 def _bar(total: int, desc: str) -> Progress:
@@ -327,6 +335,11 @@ def score(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], allocat
     metrics = scorer.finish(previous_metrics(cat, cfg.name, round), kept_texts=lambda idx: _kept_texts(final, idx))
     metrics.collapse_alerts += trend_alerts([*earlier_metrics(cat, cfg.name, round), metrics.to_dict()], cfg.diversity)
     say(score_line(round, metrics))
+    if (cut := metrics.drop_reasons.get("truncated", 0)) > 0.1 * max(metrics.generated, 1):
+        limits = sorted({s.max_new_tokens for s in cfg.generation.samplers})
+        say(f"round {round}: {cut} of {metrics.generated} samples ({100 * cut / metrics.generated:.0f}%) hit the token "
+            f"limit ({'/'.join(map(str, limits))} new tokens) before an answer and were dropped: raise the samplers' "
+            "max_new_tokens if answers need more room")
     # The difficulty mix and its reasons (flows/curriculum.py), as `plan` decided it: the same
     # incumbent and catalog give the same decision.
     return replace(metrics, allocation=allocation, curriculum=round_course(cat, cfg, round))
@@ -382,12 +395,16 @@ _GENERATING = threading.Lock()
 _BACKEND: dict = {}
 
 
-def backend_for(cfg: LoopConfig, path):
-    """This process's backend for the model at `path`, loaded on first use; another model replaces it."""
-    key = (cfg.generation.backend, str(path), cfg.generation.batch_size, cfg.seed)
+def backend_for(cfg: LoopConfig, path, evaluating: bool = False):
+    """This process's backend for the model at `path`, loaded on first use; another model replaces it.
+    `evaluating`: for the held-out evaluation, where an OpenAI server (another model) cannot stand in."""
+    choice = backend_choice(cfg, path)
+    kind = "transformers" if evaluating and choice.backend == "openai" else choice.backend
+    key = (kind, choice.dtype, str(path), cfg.generation.batch_size, cfg.seed)
     if _BACKEND.get("key") != key:
         release_backend()
-        _BACKEND.update(key=key, backend=make_backend(cfg, path))
+        say(f"backend for {Path(path).name}: {choice.reason}")
+        _BACKEND.update(key=key, backend=make_backend(cfg, path, kind, choice.dtype))
     return _BACKEND["backend"]
 
 
@@ -399,17 +416,36 @@ def release_backend() -> None:
         backend.close()
 
 
-def make_backend(cfg: LoopConfig, path):
-    """The generation backend the config names, over the model folder at `path`."""
-    if cfg.generation.backend == "vllm":
+def backend_choice(cfg: LoopConfig, path) -> Choice:
+    """Which backend and dtype the model at `path` gets (generators/choose.py: `auto` picks vLLM
+    for a pretrained model where it is installed, bf16 where the hardware has it)."""
+    gen = cfg.generation
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = gen.vllm.dtype if gen.backend == "vllm" and gen.vllm.dtype != "auto" else gen.dtype
+    choice = choose(gen.backend, dtype, path, device, gen.vllm.python)
+    hot = [s.name for s in gen.samplers if s.temperature > 2]
+    if gen.backend == "auto" and choice.backend == "vllm" and hot:
+        return Choice("transformers", choice.dtype, f"transformers: vLLM takes temperatures up to 2, "
+                      f"sampler(s) {', '.join(hot)} go higher")
+    return choice
+
+
+def make_backend(cfg: LoopConfig, path, kind: str | None = None, dtype: str | None = None):
+    """The generation backend `kind` (default: the config's choice) over the model folder at `path`."""
+    if kind is None:
+        choice = backend_choice(cfg, path)
+        kind, dtype = choice.backend, choice.dtype
+    if kind == "vllm":
         from synthloop.generators.vllm import VLLMBackend
 
-        return VLLMBackend.from_path(path, seed=cfg.seed, **vars(cfg.generation.vllm))
-    if cfg.generation.backend == "openai":  # the server's model, not `path` (README: Generation backends)
+        opts = vars(cfg.generation.vllm) | {"dtype": dtype or "auto"}
+        return VLLMBackend.from_path(path, seed=cfg.seed, **opts)
+    if kind == "openai":  # the server's model, not `path` (README: Generation backends)
         from synthloop.generators.openai import OpenAIBackend
 
         return OpenAIBackend.connect(cfg.generation.openai)
-    return HFBackend.from_path(path, batch_size=cfg.generation.batch_size)
+    torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}.get(dtype or "")
+    return HFBackend.from_path(path, batch_size=cfg.generation.batch_size, dtype=torch_dtype)
 
 
 def generation_plan(cat: Catalog, cfg: LoopConfig, round: int, problems: list[Problem]) -> RoundPlan:
@@ -425,8 +461,10 @@ def generation_plan(cat: Catalog, cfg: LoopConfig, round: int, problems: list[Pr
     last = round_version(cat, cfg.name, round - 1)
     rows = None
     if last is not None:
-        cols = ["sampler", "correct", "kept", "n_tokens", "domain", "difficulty", "prompt"]
-        rows = cat.read_table(f"{cfg.name}@{last['version']}", columns=cols).to_pylist()
+        cols = ["sampler", "correct", "kept", "n_tokens", "domain", "difficulty", "prompt", "rationalized"]
+        # Hinted rows (generation.rationalize) are not the model's own pass rate or a sampler's yield.
+        rows = [r for r in cat.read_table(f"{cfg.name}@{last['version']}", columns=cols).to_pylist()
+                if not r.pop("rationalized")]
     k_min, k_max = gen.sample_range()
     plan = plan_round(problems, portfolio, gen.samples_per_problem, rows,
                       min_share=gen.min_share, k_min=k_min, k_max=k_max)

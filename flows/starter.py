@@ -155,16 +155,37 @@ curriculum:                 # which difficulties each round draws (generators/cu
     }
 
 
+def budgets(m: dict, p: dict, small: bool, gpu: bool | None = None) -> dict:
+    """The round's budgets for this model and these problems, on this machine.
+
+    Measured with SmolLM2-135M-Instruct on 2 CPU cores (README "Improve a real model"): 200
+    problems x 4 samples a round keeps enough verified rows for a pretrained model to learn from; 40
+    steps of batch 8 at lr 2e-5 (full fine-tuning) move it without erasing it; a gain needs a
+    held-out set of a few hundred problems to be told from noise (400: +-5 points at 50%), so the
+    gate asks for a paired gain beyond noise; and fewer than 16 new rows teach nothing (they wait).
+    Replies to plain-number questions fit in 64 new tokens once the model is terse; worked
+    solutions (answers like GSM8K's) need 320. A GPU affords 5x the problems.
+    """
+    import torch
+
+    gpu = torch.cuda.is_available() if gpu is None else gpu
+    held = max(1, int(p["rows"] * 0.2))  # heldout_fraction 0.2 below
+    worked = p["checker"] == "pattern"
+    tokens = 320 if worked else 64
+    if small:  # a first try in a few minutes: still enough rows and problems to mean something
+        return {"rounds": 2, "ppr": 64, "k": 4, "tokens": tokens, "batch": 64, "steps": 20, "tbatch": 8, "lr": 2.0e-5,
+                "n_eval": min(100, held), "n_samples": 2, "eval_k": 2, "min_rows": 8, "per_problem": 2}
+    return {"rounds": 3, "ppr": 1000 if gpu else 200, "k": 4, "tokens": tokens, "batch": 64,
+            "steps": 200 if gpu else 40, "tbatch": 8, "lr": 2.0e-5, "n_eval": min(400, held),
+            "n_samples": 2, "eval_k": 2, "min_rows": 16, "per_problem": 2}
+
+
 def starter_text(m: dict, p: dict, problems: Path, name: str, small: bool) -> str:
     """The starter YAML for the model and problems `inspect_model` and `inspect_problems` saw,
     with a comment on every choice."""
     d = _difficulty_lines(p)
-    # `small`: a first try on a CPU in minutes; otherwise budgets for a GPU and a real model.
-    b = ({"rounds": 2, "ppr": 16, "k": 2, "tokens": 48, "batch": 16, "steps": 8, "tbatch": 4, "lr": 1.0e-4,
-          "n_eval": 8, "n_samples": 2, "eval_k": 2}
-         if small else
-         {"rounds": 3, "ppr": 256, "k": 4, "tokens": 320, "batch": 64, "steps": 200, "tbatch": 8, "lr": 1.0e-5,
-          "n_eval": 200, "n_samples": 4, "eval_k": 4})
+    b = budgets(m, p, small)
+    held = max(1, int(p["rows"] * 0.2))
     checker = ('checker: pattern        # answers end in "#### 42" (GSM8K): the number after #### is the reference\n'
                '      pattern: "####"' if p["checker"] == "pattern" else
                "checker: numeric        # the answer column holds the number; exact | numeric | pattern | math")
@@ -175,8 +196,8 @@ def starter_text(m: dict, p: dict, problems: Path, name: str, small: bool) -> st
 # Your model answers your problems; the answers the checker verifies (and that are not
 # near-duplicates) become a dataset version; the model is fine-tuned on them and kept only if its
 # held-out accuracy does not drop. `synthloop run -c THIS_FILE` runs it; `--show-config` prints
-# every key with its value. Budgets below are {"small: a first try on a CPU in minutes" if small else
-"for a GPU; `synthloop init --small` writes a CPU-sized try"}.
+# every key with its value. Budgets below are {"small: a first try in minutes" if small else
+"sized for this machine and a model of about 100M-500M parameters; `init --small` writes a shorter try"}.
 name: {name}                 # names the run, its dataset versions ({name}@N, {name}-train@N) and models
 rounds: {b["rounds"]}                      # rounds after round 0 (round 0 only evaluates your model)
 domains:
@@ -198,17 +219,22 @@ generation:
   samplers:                 # decoding settings, each with a share of the samples
     - {{name: cool, temperature: 0.6, max_new_tokens: {b["tokens"]}}}
     - {{name: warm, temperature: 0.9, top_p: 0.95, max_new_tokens: {b["tokens"]}}}
+  # backend auto: vLLM for a model this size where it is installed (`make vllm`), else transformers
 finetune:
   policy: accumulate        # train on every kept row so far; `synthloop pull {name}-train@N` gives them
   seed_replay: 0            # (replays the built-in model's seed set; your model has none)
-  train: {{steps: {b["steps"]}, lr: {b["lr"]:.1e}, warmup: 2, batch_size: {b["tbatch"]}}}   # add lora_r: 16 for LoRA
+  max_per_problem: {b["per_problem"]}        # verified answers per problem at most: many problems, not many copies
+  min_rows: {b["min_rows"]}              # fewer new kept rows than this wait for the next round (status: waiting)
+  # full fine-tuning at a pretrained model's rate (2e-5); add lora_r: 16 (and lr ~2e-4) for LoRA
+  train: {{steps: {b["steps"]}, lr: {b["lr"]:.1e}, warmup: 2, batch_size: {b["tbatch"]}}}
 eval:
-  n_problems: {b["n_eval"]}            # held-out problems per evaluation
+  n_problems: {b["n_eval"]}            # held-out problems per evaluation (of {held} held out)
   difficulties: {d["eval"]}
   k: {b["eval_k"]}                      # pass@k from n_samples samples per problem
   n_samples: {b["n_samples"]}
   max_new_tokens: {b["tokens"]}
-gate: {{max_accuracy_drop: 0.02, max_pass_at_k_drop: 0.05}}{d["curriculum"]}
+# promote only a gain beyond noise: the paired 95% interval of the held-out gain must lie above 0
+gate: {{max_accuracy_drop: 0.02, max_pass_at_k_drop: 0.05, require_gain: true}}{d["curriculum"]}
 {"diversity: {embeddings: false}   # MiniLM embedding scores (Vendi) cost ~10 s a round on a CPU; true turns them on" if small else "diversity: {embeddings: true}    # Vendi and embedding distance of the kept answers (MiniLM, bundled)"}
 """
 

@@ -107,6 +107,8 @@ def _status_table(rows: list[dict], title: str) -> Table:
         gate = "bootstrap" if r["round"] == 0 else ("promoted" if r["promoted"] else "[red]rejected[/]")
         if (r.get("reason") or "").startswith("no kept rows"):  # flows/trainset.NO_DATA: nothing was trained
             gate = "[yellow]no data[/]"
+        elif (r.get("reason") or "").startswith("waiting for rows"):  # flows/trainset.WAITING: too few rows yet
+            gate = "[yellow]waiting[/]"
         t.add_row(
             str(r["round"]), r["model"], _fmt(r["dataset_version"] and f"v{r['dataset_version']}"),
             _fmt(r["generated"]), _fmt(r["correct"]), _fmt(r["kept"]),
