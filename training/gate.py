@@ -12,9 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
-
-
 @dataclass
 class GateConfig:
     max_accuracy_drop: float = 0.02  # held-out greedy accuracy may fall this much (noise), no more
@@ -44,13 +41,16 @@ class PairedGain:
 def paired_gain(new: dict[str, float], old: dict[str, float]) -> PairedGain | None:
     """The paired difference over the problems both per-problem maps hold (None if they share none).
 
-    The interval is the normal one on the mean difference, its variance from the discordant pairs
-    (McNemar's view: ties carry no information); with no discordant pair it is [0, 0] widened by
-    the rule of three, so zero wins out of n is never read as certainty.
+    Only the discordant pairs carry information (McNemar): of the b problems where the two models
+    disagree, the candidate wins w. The gain is (w - (b - w)) / n; its interval is the exact
+    (Clopper-Pearson) 95% interval of the win share w / b, mapped onto the gain, so that four wins
+    and no loss (a sign test's p = 0.125) is not read as a gain, however small its spread looks;
+    the normal interval of the mean difference widens it where that is wider.
+    With no discordant pair at all the interval is +-3/n (the rule of three), never a point.
 
     >>> g = paired_gain({"a": 1, "b": 1, "c": 0, "d": 1}, {"a": 0, "b": 1, "c": 0, "d": 0})
-    >>> g.wins, g.losses, round(g.mean, 2)
-    (2, 0, 0.5)
+    >>> g.wins, g.losses, round(g.mean, 2), g.low < 0 < g.high
+    (2, 0, 0.5, True)
     >>> paired_gain({"a": 1}, {"b": 1}) is None
     True
     """
@@ -61,9 +61,46 @@ def paired_gain(new: dict[str, float], old: dict[str, float]) -> PairedGain | No
     n = len(d)
     wins, losses = sum(x > 0 for x in d), sum(x < 0 for x in d)
     mean = sum(d) / n
-    var = (sum(x * x for x in d) / n - mean * mean) * n / max(1, n - 1)
-    half = Z95 * math.sqrt(max(var, 0.0) / n) if wins + losses else 3.0 / n
-    return PairedGain(n, wins, losses, mean, mean - half, mean + half)
+    b = wins + losses
+    if b == 0:
+        return PairedGain(n, 0, 0, mean, mean - 3.0 / n, mean + 3.0 / n)
+    lo, hi = clopper_pearson(wins, b)
+    # The exact interval takes b as given; the normal one on the mean difference also carries how
+    # many problems are discordant. Either can be the wider: the reported interval spans both.
+    half = 1.959963984540054 * math.sqrt(max(sum(x * x for x in d) / n - mean * mean, 0.0) / max(1, n - 1))
+    return PairedGain(n, wins, losses, mean, min(b / n * (2 * lo - 1), mean - half),
+                      max(b / n * (2 * hi - 1), mean + half))
+
+
+def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """The exact two-sided (1 - alpha) interval of a binomial proportion k / n.
+
+    >>> [round(x, 3) for x in clopper_pearson(4, 4)], [round(x, 3) for x in clopper_pearson(0, 12)]
+    ([0.398, 1.0], [0.0, 0.265])
+    """
+    lo = 0.0 if k == 0 else _solve(lambda p: _tail_at_least(k, n, p) - alpha / 2)
+    hi = 1.0 if k == n else _solve(lambda p: alpha / 2 - _tail_at_most(k, n, p))
+    return lo, hi
+
+
+def _log_pmf(i: int, n: int, p: float) -> float:
+    return math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p) + (n - i) * math.log1p(-p)
+
+
+def _tail_at_least(k: int, n: int, p: float) -> float:
+    return min(1.0, sum(math.exp(_log_pmf(i, n, p)) for i in range(k, n + 1)))
+
+
+def _tail_at_most(k: int, n: int, p: float) -> float:
+    return min(1.0, sum(math.exp(_log_pmf(i, n, p)) for i in range(0, k + 1)))
+
+
+def _solve(f, lo: float = 1e-12, hi: float = 1 - 1e-12) -> float:
+    """The root of an increasing `f` on (0, 1), by bisection (60 halvings: below 1e-15)."""
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    return (lo + hi) / 2
 
 
 def gate(new: dict, incumbent: dict, cfg: GateConfig) -> tuple[bool, str]:

@@ -69,3 +69,33 @@ def test_recent_share_repeats_the_newest_rounds_rows_to_that_share(tmp_path):
     assert set(ids) == set(plain["row_id"].to_pylist())  # the same rows, the newest ones repeated
     new_ids = set(plain["row_id"].to_pylist()[older:])
     assert sum(ids.count(i) for i in new_ids) == sources["fake@3"]
+
+
+def test_too_few_new_rows_wait_for_the_next_round(tmp_path):
+    """finetune.min_rows: a round with fewer new kept rows trains nothing, `status` says waiting,
+    and under accumulate its rows count toward the next round, which trains on both rounds."""
+    from synthloop.flows.status import status_rows
+
+    cat = Catalog(tmp_path)
+    ev = {"accuracy": 0.5, "pass_at_k": 0.6, "k": 2}
+    cat.register_model("fake-m0", tmp_path / "m0", round=0, parent=None, status="promoted", metrics={"eval": ev})
+    cat.finish_round("fake", 0, dataset_version=None, model_in=None, model_out="fake-m0", promoted=True,
+                     reason="bootstrap", metrics={"eval": ev})
+    kept1 = [r for r in make_rows(1) if r["kept"]]
+    need = len(kept1) + 1
+    cfg = _cfg(policy="accumulate", min_rows=need)
+    v1 = cat.publish("fake", pa.Table.from_pylist(kept1).select(list(kept1[0])), round=1, model_id="fake-m0",
+                     metrics={"generated": len(kept1), "correct": len(kept1), "kept": len(kept1)})
+    model = stages.incumbent(cat, "fake")
+    cand = stages.finetune(cat, cfg, 1, model, v1)
+    assert cand["model_id"] is None and cand["no_data"].startswith(f"waiting for rows: {len(kept1)} new kept rows")
+    done = stages.decide(cat, cfg, 1, cand, model, v1, {"generated": len(kept1), "correct": len(kept1), "kept": len(kept1)})
+    assert done["promoted"] is False and done["model_out"] == "fake-m0" and "next round" in done["reason"]
+    assert status_rows(cat, "fake")[1]["reason"].startswith("waiting for rows")
+    kept2 = [r for r in make_rows(2) if r["kept"]]
+    cat.publish("fake", pa.Table.from_pylist(kept2).select(list(kept2[0])), round=2, model_id="fake-m0",
+                metrics={"generated": len(kept2), "correct": len(kept2), "kept": len(kept2)})
+    # round 2: its rows and round 1's waiting ones together reach the minimum
+    assert trainset.new_kept_rows(cat, cfg, 2) == len(kept1) + len(kept2) >= need
+    assert trainset.empty_round_reason(cat, cfg, 2, model) is None
+    assert LoopConfig.model_validate({"finetune": {"min_rows": 1}}).finetune.min_rows == 1
