@@ -126,13 +126,16 @@ def log_data_stages(checked: VerifyMetrics, found: DedupMetrics) -> None:
 def loop_flow(home: str, cfg: LoopConfig, on_round=None) -> list[dict]:
     """The bootstrap, then rounds until `cfg.rounds` are recorded in the catalog."""
     cat = Catalog(home)
-    bootstrap(home, cfg)
-    if on_round:
-        on_round(stages.status_rows(cat, cfg.name))
-    done = {r["round"] for r in cat.rounds(cfg.name)}
-    for r in range(1, cfg.rounds + 1):
-        if r not in done:
-            round_flow(home, cfg, r)
-            if on_round:
-                on_round(stages.status_rows(cat, cfg.name))
+    try:
+        bootstrap(home, cfg)
+        if on_round:
+            on_round(stages.status_rows(cat, cfg.name))
+        done = {r["round"] for r in cat.rounds(cfg.name)}
+        for r in range(1, cfg.rounds + 1):
+            if r not in done:
+                round_flow(home, cfg, r)
+                if on_round:
+                    on_round(stages.status_rows(cat, cfg.name))
+    finally:
+        stages.release_backend()  # the engine the last evaluation left loaded for a next round
     return stages.status_rows(cat, cfg.name)

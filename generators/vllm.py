@@ -47,6 +47,11 @@ WORKER_ENV = {
 }
 
 
+# Requests per `LLM.generate` call: 4x the engine's default max_num_seqs (256), so each call
+# keeps the engine's batch full until its tail, and progress shows every few hundred samples.
+CALL_SIZE = 1024
+
+
 @dataclass
 class VLLMConfig:
     """`generation.vllm` in the loop's config."""
@@ -186,14 +191,20 @@ class VLLMBackend:
     def generate(
         self, requests: Sequence[Request], progress: Callable[[int], None] | None = None
     ) -> list[Completion]:
-        """One completion per request, in request order, from one `LLM.generate` call."""
+        """One completion per request, in request order: one `LLM.generate` call per `CALL_SIZE`
+        requests (the engine batches at most 256 sequences at a time anyway), so a long call
+        reports progress as it goes instead of once at its end."""
         if not requests:
             return []
         ids = self.tokenizer([r.prompt for r in requests])["input_ids"]
-        self.engine_calls, outs = self._call("generate", ids, [sampling_kwargs(r) for r in requests])
-        result = [completion_from_tokens(self.tokenizer, t, lp) for t, lp in outs]
-        if progress:
-            progress(len(requests))
+        result: list[Completion] = []
+        for lo in range(0, len(requests), CALL_SIZE):
+            chunk = requests[lo : lo + CALL_SIZE]
+            self.engine_calls, outs = self._call("generate", ids[lo : lo + CALL_SIZE],
+                                                 [sampling_kwargs(r) for r in chunk])
+            result += [completion_from_tokens(self.tokenizer, t, lp) for t, lp in outs]
+            if progress:
+                progress(len(chunk))
         return result
 
     def timed_raw(self, prompt_ids: list[list[int]], params: dict) -> tuple[int, float]:
