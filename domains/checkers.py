@@ -362,6 +362,32 @@ def annotated_steps(completion: str) -> list[AnnotatedStep]:
     return out
 
 
+_PLAIN = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+# A written equation outside any annotation: `47 + 35 = 82`, `28 - 18 = 10`, `3 × 4 = 12`; two or
+# more numbers joined by + - * / × ÷, then `=` and a number. Not a date (2024-01-05) or a range:
+# the expression must have a space or an operator between plain numbers and end in `= number`.
+_WRITTEN = re.compile(rf"(?<![\w.,/-])((?:{_PLAIN})(?:\s*[-+*/×÷]\s*(?:{_PLAIN}))+)\s*=\s*(-?{_PLAIN})(?!\d|\.\d|,\d|\s*[-+*/×÷]\s*\d)")
+
+
+def written_steps(completion: str) -> list[AnnotatedStep]:
+    """Every plain-text equation `a op b = c` in `completion`, checked like an annotation.
+
+    A chat model that writes `14 - 15 = 1` and ends on 1 has the final answer of `15 - 14` and a
+    false equation: with the file domain's `equations` knob such a row fails its steps check.
+
+    >>> [(s.text, s.ok) for s in written_steps("So 47 + 35 = 82, and 14 - 15 = 1.\\n82")]
+    [('47 + 35=82', True), ('14 - 15=1', False)]
+    >>> written_steps("on 2024-01-05 at 10:30 = now")
+    []
+    """
+    out = []
+    for m in _WRITTEN.finditer(completion[-MAX_TEXT:]):
+        expr = m[1].replace("×", "*").replace("÷", "/")
+        value = arith(expr)
+        out.append(AnnotatedStep(f"{m[1]}={m[2]}", value, m[2], None if value is None else _same(value, m[2])))
+    return out
+
+
 _OPERAND = re.compile(r"\d[\d,]*(?:\.\d+)?|\.\d+")
 
 
@@ -370,19 +396,21 @@ def _operands(text: str) -> list[float]:
     return [n for n in (to_number(x) for x in _OPERAND.findall(text)) if n is not None]
 
 
-def classify_annotations(completion: str, correct: bool, answer: str | None) -> tuple[int | None, str, int]:
+def classify_annotations(completion: str, correct: bool, answer: str | None,
+                         written: bool = False) -> tuple[int | None, str, int]:
     """(index of the first wrong annotated step, its kind, number of annotated steps).
 
     The kind is `dynamic` when the wrong result is used later (it is an operand of a later
     annotated step) or when it became the final answer and that answer is wrong; otherwise the
-    slip stayed local and it is `static`. `none` when every checkable step is right.
+    slip stayed local and it is `static`. `none` when every checkable step is right. `written`:
+    plain-text equations (`47 + 35 = 82`) count as steps too.
 
     >>> classify_annotations("2*3=<<2*3=7>>7 and 7+1=<<7+1=8>>8\\nA: 8", False, "8")
     (0, 'dynamic', 2)
     >>> classify_annotations("2*3=<<2*3=7>>6 and 6+1=<<6+1=7>>7\\nA: 7", True, "7")
     (0, 'static', 2)
     """
-    steps = annotated_steps(completion)
+    steps = annotated_steps(completion) + (written_steps(completion) if written else [])
     final = to_number(answer)
     for i, s in enumerate(steps):
         if s.ok is False:

@@ -144,6 +144,7 @@ class FileDomain:
         difficulty_column: str | None = None,  # integer >= 1 per row; without it every row is 1
         template: str = "{prompt}",  # how a row's prompt becomes the model's prompt
         heldout_fraction: float = 0.2,  # share of the prompts kept out of training, for evaluation
+        equations: bool = False,  # check plain-text equations (`47 + 35 = 82`) as steps too
     ):
         self.path = os.path.abspath(os.path.expanduser(str(path)))
         if not os.path.isfile(self.path):
@@ -160,6 +161,9 @@ class FileDomain:
             raise ValueError("file domain: heldout_fraction must be a number strictly between 0 and 1, "
                              f"got {heldout_fraction!r}")
         self.heldout_fraction = float(heldout_fraction)
+        if not isinstance(equations, bool):
+            raise ValueError(f"file domain: equations must be true or false, got {equations!r}")
+        self.equations = equations
         self.checker = Checker(checker, tolerance=tolerance, pattern=pattern, time_limit=time_limit)
         self.columns = (prompt_column, answer_column, solution_column, difficulty_column)
         self.template = template
@@ -177,6 +181,7 @@ class FileDomain:
         train, held = self.split()
         return {"path": self.path, "checker": self.checker.kind, "rows": len(good), "skipped": len(bad),
                 "difficulties": sorted({r[4] for r in good}), "heldout_fraction": self.heldout_fraction,
+                "equations": self.equations,
                 "train_rows": len(train), "heldout_rows": len(held)}
 
     def split(self) -> tuple[list[tuple], list[tuple]]:
@@ -219,7 +224,7 @@ class FileDomain:
         return self.checker.extract(completion)
 
     def verify(self, problem: Problem, completion: str) -> Verdict:
-        return verify_answer(self.checker, problem.answer, completion)
+        return verify_answer(self.checker, problem.answer, completion, self.equations)
 
 
 def _unit_hash(prompt: str) -> float:
@@ -246,10 +251,11 @@ def _draw(rows: list[tuple], n: int, seed: int, difficulties: list[int], prefix:
     ]
 
 
-def verify_answer(checker: Checker, reference: str, completion: str) -> Verdict:
-    """The final answer by `checker`, and every calculator-annotated step."""
+def verify_answer(checker: Checker, reference: str, completion: str, equations: bool = False) -> Verdict:
+    """The final answer by `checker`, and every calculator-annotated step (and, with `equations`,
+    every plain-text equation such as `47 + 35 = 82`)."""
     correct, got, cut_short = checker.judge(reference, completion)
-    bad, kind, n = classify_annotations(completion, correct, got)
+    bad, kind, n = classify_annotations(completion, correct, got, written=equations)
     if cut_short:
         kind = cut_short  # "timeout": the check ran past its limit, so the answer counts as wrong
     elif got is None:

@@ -186,6 +186,10 @@ def starter_text(m: dict, p: dict, problems: Path, name: str, small: bool) -> st
     d = _difficulty_lines(p)
     b = budgets(m, p, small)
     held = max(1, int(p["rows"] * 0.2))
+    # plain-number answers: a reply's written equations (`47 + 35 = 82`) must hold too, so a right
+    # number reached through a false equation (`14 - 15 = 1`) is not trained on
+    eq = "\n      equations: true       # written equations in a reply must be true, not only its last number" \
+        if p["checker"] == "numeric" else ""
     checker = ('checker: pattern        # answers end in "#### 42" (GSM8K): the number after #### is the reference\n'
                '      pattern: "####"' if p["checker"] == "pattern" else
                "checker: numeric        # the answer column holds the number; exact | numeric | pattern | math")
@@ -207,7 +211,7 @@ domains:
       prompt_column: {p["prompt_column"]}     # {p["rows"]} rows read
       answer_column: answer
       {checker}
-      heldout_fraction: 0.2   # prompts kept out of training: the held-out evaluation uses only these{d["knob"]}
+      heldout_fraction: 0.2   # prompts kept out of training: the held-out evaluation uses only these{d["knob"]}{eq}
 bootstrap:
 {_model_lines(m)}
 generation:

@@ -123,3 +123,22 @@ def test_gsm8k_labels_agree_and_annotated_errors_are_found():
 def test_annotation_checks_allow_rounding_but_not_slips():
     steps = annotated_steps("<<10/3=3.33>> <<2/3=0.67>> <<12*20,000=240,000>> <<5-3=2.5>> <<x+1=3>>")
     assert [s.ok for s in steps] == [True, True, True, False, None]
+
+
+def test_written_equations_must_hold_with_the_equations_knob(tmp_path):
+    """A chat reply with the right last number but a false equation on the way is not verified
+    when `equations` is on (a row to train on must not teach `14 - 15 = 1`)."""
+    import json
+
+    from synthloop.domains.file import FileDomain
+
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps({"question": f"Subtract {b} from {a}.", "answer": str(a - b)}) + "\n"
+                            for a, b in [(15, 14), (40, 12), (99, 9)]))
+    strict, plain = FileDomain(str(path), equations=True), FileDomain(str(path))
+    p = [q for q in strict.make_problems(3, 0, [1]) + strict.heldout_problems(3, 0, [1]) if q.answer == "1"][0]
+    bad, good = "14 - 15 = 1\n1", "15 - 14 = 1\n1"
+    assert plain.verify(p, bad).correct and plain.verify(p, bad).steps_ok  # the answer alone passes
+    v = strict.verify(p, bad)
+    assert v.correct and not v.steps_ok and v.first_bad_step == 0  # the step policy drops it
+    assert strict.verify(p, good).steps_ok and strict.verify(p, "The answer is 1.").steps_ok
