@@ -163,6 +163,8 @@ def budgets(m: dict, p: dict, small: bool, gpu: bool | None = None) -> dict:
     steps of batch 8 at lr 2e-5 (full fine-tuning) move it without erasing it; a gain needs a
     held-out set of a few hundred problems to be told from noise (400: +-5 points at 50%), so the
     gate asks for a paired gain beyond noise; and fewer than 16 new rows teach nothing (they wait).
+    On a CPU the held-out set is sampled once per problem besides the greedy answer (pass@1):
+    pass@k from more samples costs as much as a round's generation.
     Replies to plain-number questions fit in 64 new tokens once the model is terse; worked
     solutions (answers like GSM8K's) need 320. A GPU affords 5x the problems.
     """
@@ -177,7 +179,7 @@ def budgets(m: dict, p: dict, small: bool, gpu: bool | None = None) -> dict:
                 "n_eval": min(100, held), "n_samples": 2, "eval_k": 2, "min_rows": 8, "per_problem": 2}
     return {"rounds": 3, "ppr": 1000 if gpu else 200, "k": 4, "tokens": tokens, "batch": 64,
             "steps": 200 if gpu else 40, "tbatch": 8, "lr": 2.0e-5, "n_eval": min(400, held),
-            "n_samples": 2, "eval_k": 2, "min_rows": 16, "per_problem": 2}
+            "n_samples": 4 if gpu else 1, "eval_k": 4 if gpu else 1, "min_rows": 16, "per_problem": 2}
 
 
 def starter_text(m: dict, p: dict, problems: Path, name: str, small: bool) -> str:

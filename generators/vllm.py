@@ -17,12 +17,14 @@ not across backends; greedy decoding matches transformers token for token (tests
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import pickle
 import select
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +130,29 @@ def sampling_kwargs(req: Request, logprobs: bool = True) -> dict:
     }
 
 
+_STARTING = threading.Lock()
+
+
+def stable_view(path: str) -> Path:
+    """The model folder at `path` seen through a folder of symlinks whose name depends only on its
+    config (and this process): every engine this process starts for a model of that shape finds
+    vLLM's compile cache (its key hashes the model's path), so only the first compiles (1-3 min for
+    a 135M model on 2 CPU cores), not every round's new candidate. Rebuilt at each start; starts are
+    serialized (`_STARTING`) until the engine has read the files."""
+    src = Path(path)
+    try:
+        key = hashlib.sha256((src / "config.json").read_bytes()).hexdigest()[:12]
+    except OSError:
+        return src  # no config to key on: the engine reports the folder itself
+    view = Path(tempfile.gettempdir()) / f"synthloop-vllm-{os.getuid()}" / f"{os.getpid()}-{key}"
+    view.mkdir(parents=True, exist_ok=True)
+    for old in view.iterdir():
+        old.unlink()
+    for f in src.iterdir():
+        (view / f.name).symlink_to(f.resolve())
+    return view
+
+
 class VLLMBackend:
     """Generate with a vLLM engine (in its own process) over an HF model folder."""
 
@@ -164,9 +189,15 @@ class VLLMBackend:
         tokenizer = AutoTokenizer.from_pretrained(path)  # fails here, in one line, on a bad folder
         if attention_backend:
             engine_kwargs["attention_config"] = {"backend": attention_backend}
-        args = dict(model=path, dtype=dtype, seed=seed, enforce_eager=enforce_eager,
-                    gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                    **engine_kwargs)
+        with _STARTING:  # the view below is this engine's until it has read the folder
+            return cls._start(exe, path, tokenizer, start_timeout, dict(
+                model=str(stable_view(path)), served_model_name=path, dtype=dtype, seed=seed,
+                enforce_eager=enforce_eager, gpu_memory_utilization=gpu_memory_utilization,
+                max_model_len=max_model_len, **engine_kwargs))
+
+    @classmethod
+    def _start(cls, exe: str, path: str, tokenizer, start_timeout: float, args: dict) -> VLLMBackend:
+        """Start the engine's process with `args` and wait until it answers (or fails, in one line)."""
         fd, log_path = tempfile.mkstemp(prefix="synthloop-vllm-", suffix=".log")
         env = os.environ | {k: os.environ.get(k, v) for k, v in WORKER_ENV.items()}
         with os.fdopen(fd, "wb") as log:
