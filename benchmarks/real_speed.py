@@ -65,9 +65,9 @@ from realmodel_common import (
 
 TEMPERATURE = 0.7  # every sampling path: plain temperature sampling (top-p 1, no top-k, no min-p)
 GREEDY_N = 64  # prompts decoded greedily for the bf16-vs-fp32 agreement
-GEN_PATHS = ["hf_fp32", "hf_bf16", "raw_fp32", "raw_bf16", "vllm_fp32", "vllm_bf16", "llamacpp"]
-TRAIN_PATHS = ["train_fp32", "train_lora"]
-PATHS = GEN_PATHS + TRAIN_PATHS
+# In this order by default: the fp32 paths and training first, bf16 last (on a CPU without bf16
+# instructions it is the slowest), so a run cut short (Ctrl-C, `kill`) still has the main figures.
+PATHS = ["hf_fp32", "raw_fp32", "vllm_fp32", "llamacpp", "train_fp32", "train_lora", "vllm_bf16", "hf_bf16", "raw_bf16"]
 
 
 # -- helpers shared by parent and children -----------------------------------------------------
@@ -437,10 +437,20 @@ def main(argv=None) -> int:
     print(f"model folder {model_dir}", flush=True)
     _, answers = chat_prompts(model_dir, args.prompts)
 
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # `kill PID` as Ctrl-C: the summary of the paths done so far
     rows, errors = [], {}
     with tempfile.TemporaryDirectory(prefix="real-speed-") as tmp:
-        for name in paths:
-            res = run_llamacpp(args, model_dir, Path(tmp)) if name == "llamacpp" else spawn(name, args, model_dir, Path(tmp))
+        for i, name in enumerate(paths):
+            try:
+                res = (run_llamacpp(args, model_dir, Path(tmp)) if name == "llamacpp"
+                       else spawn(name, args, model_dir, Path(tmp)))
+            except KeyboardInterrupt:  # Ctrl-C (SIGINT): the paths done so far still get their summary
+                print(f"[{name}] interrupted: paths not run: {', '.join(paths[i:])}", flush=True)
+                errors.update(dict.fromkeys(paths[i:], "interrupted"))
+                break
             rows += res["rows"]
             if "error" in res:
                 errors[name] = res["error"]
