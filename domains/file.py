@@ -162,7 +162,7 @@ class FileDomain:
                              f"got {heldout_fraction!r}")
         self.heldout_fraction = float(heldout_fraction)
         if not isinstance(equations, bool):
-            raise ValueError(f"file domain: equations must be true or false, got {equations!r}")
+            raise TypeError(f"file domain: equations must be true or false, got {equations!r}")
         self.equations = equations
         self.checker = Checker(checker, tolerance=tolerance, pattern=pattern, time_limit=time_limit)
         self.columns = (prompt_column, answer_column, solution_column, difficulty_column)

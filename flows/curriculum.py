@@ -9,7 +9,6 @@ round's samples per (domain, difficulty), for a difficulty the evaluation does n
 from __future__ import annotations
 
 import pyarrow.compute as pc
-
 from synthloop.generators.allocate import split_budget
 from synthloop.generators.curriculum import decide, pass_rates
 from synthloop.warehouse import Catalog

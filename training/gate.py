@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+
 @dataclass
 class GateConfig:
     max_accuracy_drop: float = 0.02  # held-out greedy accuracy may fall this much (noise), no more
@@ -92,7 +93,7 @@ def _tail_at_least(k: int, n: int, p: float) -> float:
 
 
 def _tail_at_most(k: int, n: int, p: float) -> float:
-    return min(1.0, sum(math.exp(_log_pmf(i, n, p)) for i in range(0, k + 1)))
+    return min(1.0, sum(math.exp(_log_pmf(i, n, p)) for i in range(k + 1)))
 
 
 def _solve(f, lo: float = 1e-12, hi: float = 1 - 1e-12) -> float:

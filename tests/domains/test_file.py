@@ -136,7 +136,7 @@ def test_written_equations_must_hold_with_the_equations_knob(tmp_path):
     path.write_text("".join(json.dumps({"question": f"Subtract {b} from {a}.", "answer": str(a - b)}) + "\n"
                             for a, b in [(15, 14), (40, 12), (99, 9)]))
     strict, plain = FileDomain(str(path), equations=True), FileDomain(str(path))
-    p = [q for q in strict.make_problems(3, 0, [1]) + strict.heldout_problems(3, 0, [1]) if q.answer == "1"][0]
+    p = next(q for q in strict.make_problems(3, 0, [1]) + strict.heldout_problems(3, 0, [1]) if q.answer == "1")
     bad, good = "14 - 15 = 1\n1", "15 - 14 = 1\n1"
     assert plain.verify(p, bad).correct and plain.verify(p, bad).steps_ok  # the answer alone passes
     v = strict.verify(p, bad)
