@@ -438,9 +438,11 @@ def main(argv=None) -> int:
     _, answers = chat_prompts(model_dir, args.prompts)
 
     def stop(signum, frame):
+        print(f"[real_speed] got {signal.Signals(signum).name}", flush=True)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)  # `kill PID` as Ctrl-C: the summary of the paths done so far
+    for sig in (signal.SIGTERM, signal.SIGINT):  # `kill PID` as Ctrl-C: the summary of the paths done so far
+        signal.signal(sig, stop)
     rows, errors = [], {}
     with tempfile.TemporaryDirectory(prefix="real-speed-") as tmp:
         for i, name in enumerate(paths):
