@@ -156,8 +156,8 @@ def greedy_replies(cfg: LoopConfig, model_path: str, prompts: list[str], max_new
 def side_checks(cfg: LoopConfig, model_path: str, unseen: list[dict], probe: list[tuple[str, str]],
                 max_new_tokens: int) -> dict:
     """Per-item greedy verdicts on the unseen phrasings and on the probe, by id."""
-    dom = FileDomain.__new__(FileDomain)  # its checker only: these problems are not in its file
-    dom.checker = FileDomain(cfg.domains[0].knobs["path"], checker="numeric").checker
+    knobs = cfg.domains[0].knobs  # the loop's own checker and equation rule for these problems too
+    dom = FileDomain(knobs["path"], checker=knobs.get("checker", "numeric"), equations=knobs.get("equations", False))
     replies = greedy_replies(cfg, model_path, [r["question"] for r in unseen] + [q for q, _ in probe], max_new_tokens)
     un = {f"u{i}": int(dom.verify(Problem(f"u{i}", "file", r["difficulty"], r["question"], r["answer"]), t).correct)
           for i, (r, t) in enumerate(zip(unseen, replies))}
