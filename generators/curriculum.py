@@ -40,7 +40,7 @@ class CurriculumConfig:
     # hi = 0.9: the target accuracy; lo = 0.02: one verified sample in ~50 is still signal.
     band: tuple[float, float] = (0.02, 0.9)
     # Open the next difficulty once the top of the frontier reaches this pass rate. The probe in
-    # ../shared/FACTS.md: moving to 5 digits once 4 digits reached ~40% worked; earlier wastes budget.
+    # Measured in a probe: moving to 5 digits once 4 digits reached ~40% worked; earlier wastes budget.
     advance_at: float = 0.4
     replay_share: float = 0.15  # of the round's problems, for mastered difficulties (forgetting)
     next_share: float = 0.3  # of the round's problems, for the next difficulty once it is open

@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 # Prefect's temporary server gets 20 s to start by default; a first start on a fresh PREFECT_HOME
-# on a busy 2-core machine took longer (../shared/FACTS.md). 90 s is what the tests' harness uses.
+# on a busy 2-core machine took longer (measured). 90 s is what the tests' harness uses.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import typer

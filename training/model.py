@@ -3,7 +3,7 @@
 Why SmolLM3 with every layer NoPE: a tiny model trained on 1–3 digit addition with rotary
 position embeddings scores 0% on 4 digits, so the self-training loop never gets a verified sample
 to learn from. Without position embeddings (causal attention still tells positions apart) it
-length-generalises a little, and that little is what the loop amplifies (../shared/FACTS.md).
+length-generalises a little, and that little is what the loop amplifies, measured on 2 CPU cores.
 `SmolLM3Config(no_rope_layers=[0] * n)` is the standard config that says "no RoPE in any layer",
 so the folder loads with the Auto classes and with vLLM, unpatched.
 """
