@@ -41,6 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))  # realmodel_common, beside this file
 
 import yaml
+from efficacy import share_bootstrap
 from synthloop.domains import Problem
 from synthloop.domains.file import FileDomain
 from synthloop.flows import stages
@@ -186,15 +187,6 @@ def arm_configs(starter: dict, rounds: int, over: dict) -> dict[str, LoopConfig]
             "naive": LoopConfig.model_validate(merge(base, NAIVE) | {"name": "naive"})}
 
 
-def share_round0(cat: Catalog, src: LoopConfig, dst: LoopConfig) -> None:
-    """Round 0 of `dst` is round 0 of `src`: the same imported model and its evaluation."""
-    m0 = cat.model(f"{src.name}-m0")
-    cat.register_model(f"{dst.name}-m0", m0["path"], round=0, parent=None, status="promoted", metrics=m0["metrics"])
-    r0 = cat.rounds(src.name)[0]
-    cat.finish_round(dst.name, 0, dataset_version=None, model_in=None, model_out=f"{dst.name}-m0",
-                     promoted=True, reason="round 0 (shared)", metrics=r0["metrics"])
-
-
 def run_round(cat: Catalog, cfg: LoopConfig, r: int) -> tuple[dict, dict]:
     """One round through the stages the Prefect flow calls, with the seconds of each."""
     model = stages.incumbent(cat, cfg.name)
@@ -307,7 +299,7 @@ def main(argv=None) -> None:
         cfg = cfgs[arm]
         if arm != "loop":
             stages.release_backend()
-            share_round0(cat, cfgs["loop"], cfg)
+            share_bootstrap(cat, cfgs["loop"], cfg)  # round 0 of both arms: the same imported model
         t_arm = time.perf_counter()
         for r in range(1, rounds + 1):
             done, times = run_round(cat, cfg, r)

@@ -289,6 +289,19 @@ def run_bounded(cmd: list[str], timeout: float | None) -> int | None:
         raise
 
 
+def run_path(name: str, cmd: list[str], out: Path, timeout: float) -> dict | None:
+    """Run one path's process (at most `timeout` s): None when it wrote `out`, else its error entry."""
+    t = time.perf_counter()
+    rc = run_bounded(cmd, timeout)
+    if rc is None:
+        print(f"[{name}] cut off after {timeout:.0f}s (--path-timeout)", flush=True)
+        return {"rows": [], "error": f"cut off after {timeout:.0f}s"}
+    if rc != 0 or not out.exists():
+        print(f"[{name}] FAILED (exit {rc}) after {time.perf_counter() - t:.0f}s", flush=True)
+        return {"rows": [], "error": f"exit {rc}"}
+    return None
+
+
 def spawn(name: str, args, model_dir: Path, workdir: Path) -> dict:
     out = workdir / f"{name}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--model-dir", str(model_dir),
@@ -298,14 +311,8 @@ def spawn(name: str, args, model_dir: Path, workdir: Path) -> dict:
     if args.eager:
         cmd.append("--eager")
     print(f"[{name}] starting (load {loadavg()})", flush=True)
-    t = time.perf_counter()
-    rc = run_bounded(cmd, args.path_timeout)
-    if rc is None:
-        print(f"[{name}] cut off after {args.path_timeout:.0f}s (--path-timeout)", flush=True)
-        return {"rows": [], "error": f"cut off after {args.path_timeout:.0f}s"}
-    if rc != 0 or not out.exists():
-        print(f"[{name}] FAILED (exit {rc}) after {time.perf_counter() - t:.0f}s", flush=True)
-        return {"rows": [], "error": f"exit {rc}"}
+    if (failed := run_path(name, cmd, out, args.path_timeout)) is not None:
+        return failed
     res = json.loads(out.read_text())
     for r in res["rows"]:
         print(f"[{name}] {r['path']} {r['dtype']}: {r['tok_s']:.1f} tok/s ({r['tokens']} tokens in {r['seconds']:.1f}s)",
@@ -329,13 +336,9 @@ def run_llamacpp(args, model_dir: Path, workdir: Path) -> dict:
     job_path, out = workdir / "llamacpp-job.json", workdir / "llamacpp.json"
     job_path.write_text(json.dumps(job))
     print(f"[llamacpp] starting (load {loadavg()})", flush=True)
-    rc = run_bounded([python, str(HERE / "_llamacpp_worker.py"), str(job_path), str(out)], args.path_timeout)
-    if rc is None:
-        print(f"[llamacpp] cut off after {args.path_timeout:.0f}s (--path-timeout)", flush=True)
-        return {"rows": [], "error": f"cut off after {args.path_timeout:.0f}s"}
-    if rc != 0 or not out.exists():
-        print(f"[llamacpp] FAILED (exit {rc})", flush=True)
-        return {"rows": [], "error": f"exit {rc}"}
+    cmd = [python, str(HERE / "_llamacpp_worker.py"), str(job_path), str(out)]
+    if (failed := run_path("llamacpp", cmd, out, args.path_timeout)) is not None:
+        return failed
     res = json.loads(out.read_text())
     r = row("llamacpp", "q4_1", res["threads"], 1, res["prompts"], res["tokens"], res["seconds"], res["peak_rss_mb"],
             res["start_s"], greedy_texts=res["greedy_texts"], note=f"llama-cpp-python {res['llama_cpp']}, GGUF Q4_1")

@@ -190,6 +190,24 @@ def score_line(round: int, m) -> str:
     return line + "".join(f"; ALERT {a}" for a in m.collapse_alerts)
 
 
+def truncation_line(round: int, m, limits: list[int], share: float = 0.1) -> str | None:
+    """What the log says when more than `share` of a round's samples hit the token limit before an
+    answer (their rows are dropped as `truncated`); None when fewer did.
+
+    >>> from types import SimpleNamespace as M
+    >>> truncation_line(1, M(generated=800, drop_reasons={"truncated": 159}), [64, 64])[:65]
+    'round 1: 159 of 800 samples (20%) hit the token limit (64 new tok'
+    >>> truncation_line(1, M(generated=800, drop_reasons={"truncated": 80}), [64]) is None
+    True
+    """
+    cut = m.drop_reasons.get("truncated", 0)
+    if cut <= share * max(m.generated, 1):
+        return None
+    return (f"round {round}: {cut} of {m.generated} samples ({100 * cut / m.generated:.0f}%) hit the token limit "
+            f"({'/'.join(map(str, sorted(set(limits))))} new tokens) before an answer and were dropped: raise the "
+            "samplers' max_new_tokens if answers need more room")
+
+
 def collapse_alerts(current: dict, previous: dict | None, cfg: DiversityConfig) -> list[str]:
     """One line per watched score that moved against diversity by more than `collapse_drop`.
 

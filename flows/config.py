@@ -156,10 +156,14 @@ class GenerationSpec(_Strict):
             raise ValueError(f"min_share {self.min_share} x {n} samplers exceeds 1: use at most {1 / n:.3f}")
         if not self.sample_range()[0] <= k <= self.sample_range()[1]:
             raise ValueError("need min_samples_per_problem <= samples_per_problem <= max_samples_per_problem")
-        hot = [s.name for s in self.samplers if s.temperature > 2] + ["rationalize"] * (self.rationalize.temperature > 2)
+        hot = self.too_hot_for_vllm()
         if self.backend == "vllm" and hot:
             raise ValueError(f"vLLM takes temperatures up to 2; sampler(s) {', '.join(hot)} go higher")
         return self
+
+    def too_hot_for_vllm(self) -> list[str]:
+        """The samplers (rationalization's included) whose temperature vLLM refuses (it takes up to 2)."""
+        return [s.name for s in self.samplers if s.temperature > 2] + ["rationalize"] * (self.rationalize.temperature > 2)
 
     def sample_range(self) -> tuple[int, int]:
         """(fewest, most) samples a problem can get in an adaptive round."""

@@ -25,7 +25,13 @@ import torch
 from synthloop.domains import Domain, Problem, get_domain
 from synthloop.filters.dedup import DedupMetrics, apply_decisions, with_signatures
 from synthloop.filters.dedup_duckdb import dedup_parquet
-from synthloop.filters.diversity import RoundMetrics, RoundScorer, score_line, trend_alerts
+from synthloop.filters.diversity import (
+    RoundMetrics,
+    RoundScorer,
+    score_line,
+    trend_alerts,
+    truncation_line,
+)
 from synthloop.filters.verify import VerifyMetrics, verify_table
 from synthloop.generators.allocate import RoundPlan, fixed_plan, plan_round, split_budget
 from synthloop.generators.choose import Choice, choose
@@ -335,11 +341,8 @@ def score(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], allocat
     metrics = scorer.finish(previous_metrics(cat, cfg.name, round), kept_texts=lambda idx: _kept_texts(final, idx))
     metrics.collapse_alerts += trend_alerts([*earlier_metrics(cat, cfg.name, round), metrics.to_dict()], cfg.diversity)
     say(score_line(round, metrics))
-    if (cut := metrics.drop_reasons.get("truncated", 0)) > 0.1 * max(metrics.generated, 1):
-        limits = sorted({s.max_new_tokens for s in cfg.generation.samplers})
-        say(f"round {round}: {cut} of {metrics.generated} samples ({100 * cut / metrics.generated:.0f}%) hit the token "
-            f"limit ({'/'.join(map(str, limits))} new tokens) before an answer and were dropped: raise the samplers' "
-            "max_new_tokens if answers need more room")
+    if note := truncation_line(round, metrics, [s.max_new_tokens for s in cfg.generation.samplers]):
+        say(note)
     # The difficulty mix and its reasons (flows/curriculum.py), as `plan` decided it: the same
     # incumbent and catalog give the same decision.
     return replace(metrics, allocation=allocation, curriculum=round_course(cat, cfg, round))
@@ -423,28 +426,24 @@ def backend_choice(cfg: LoopConfig, path) -> Choice:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = gen.vllm.dtype if gen.backend == "vllm" and gen.vllm.dtype != "auto" else gen.dtype
     choice = choose(gen.backend, dtype, path, device, gen.vllm.python)
-    hot = [s.name for s in gen.samplers if s.temperature > 2]
-    if gen.backend == "auto" and choice.backend == "vllm" and hot:
+    if gen.backend == "auto" and choice.backend == "vllm" and (hot := gen.too_hot_for_vllm()):
         return Choice("transformers", choice.dtype, f"transformers: vLLM takes temperatures up to 2, "
                       f"sampler(s) {', '.join(hot)} go higher")
     return choice
 
 
-def make_backend(cfg: LoopConfig, path, kind: str | None = None, dtype: str | None = None):
-    """The generation backend `kind` (default: the config's choice) over the model folder at `path`."""
-    if kind is None:
-        choice = backend_choice(cfg, path)
-        kind, dtype = choice.backend, choice.dtype
+def make_backend(cfg: LoopConfig, path, kind: str, dtype: str):
+    """The generation backend `kind` (`backend_choice`'s) in `dtype` over the model folder at `path`."""
     if kind == "vllm":
         from synthloop.generators.vllm import VLLMBackend
 
-        opts = vars(cfg.generation.vllm) | {"dtype": dtype or "auto"}
+        opts = vars(cfg.generation.vllm) | {"dtype": dtype}
         return VLLMBackend.from_path(path, seed=cfg.seed, **opts)
     if kind == "openai":  # the server's model, not `path` (README: Generation backends)
         from synthloop.generators.openai import OpenAIBackend
 
         return OpenAIBackend.connect(cfg.generation.openai)
-    torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}.get(dtype or "")
+    torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}.get(dtype)
     return HFBackend.from_path(path, batch_size=cfg.generation.batch_size, dtype=torch_dtype)
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from synthloop.domains import Problem
 
 from .allocate import deal, sampler_counts, split_budget
-from .base import Request, Sampler, sample_seed
+from .base import Completion, Request, Sampler, sample_seed
 from .prompts import RAW, PromptFormat, render
 
-__all__ = ["PortfolioEntry", "generate_rows", "sample_slots", "split_budget"]
+__all__ = ["PortfolioEntry", "generate_rows", "sample_row", "sample_slots", "split_budget"]
 
 
 @dataclass(frozen=True)
@@ -76,27 +76,31 @@ def generate_rows(
             requests.append(Request(prompt_format(render(p.prompt, sampler.prompt_variant)), sampler, s))
             meta.append((p, sampler, s, j))
     completions = backend.generate(requests, progress=progress)
-    rows = []
-    for (p, sampler, s, j), c in zip(meta, completions):
-        rows.append(
-            {
-                "row_id": f"r{round}-{p.id}-{j}",
-                "round": round,
-                "problem_id": p.id,
-                "domain": p.domain,
-                "difficulty": p.difficulty,
-                "prompt": p.prompt,
-                "prompt_format": prompt_format.name,
-                "reference": p.answer,
-                "completion": c.text,
-                "sampler": sampler.name,
-                "sampler_settings": sampler.settings_json,
-                "seed": s,
-                "model_id": model_id,
-                "n_tokens": c.n_tokens,
-                "mean_logprob": c.mean_logprob,
-                "finish_reason": c.finish_reason,
-                "config_hash": config_hash,
-            }
-        )
-    return rows
+    return [sample_row(p, c, row_id=f"r{round}-{p.id}-{j}", round=round, sampler=sampler.name,
+                       settings=sampler.settings_json, seed=s, model_id=model_id, config_hash=config_hash,
+                       prompt_format=prompt_format.name)
+            for (p, sampler, s, j), c in zip(meta, completions)]
+
+
+def sample_row(p: Problem, c: Completion, *, row_id: str, round: int, sampler: str, settings: str, seed: int,
+               model_id: str, config_hash: str, prompt_format: str) -> dict:
+    """One sample as a row: the problem's own prompt, what the model wrote, how it was sampled."""
+    return {
+        "row_id": row_id,
+        "round": round,
+        "problem_id": p.id,
+        "domain": p.domain,
+        "difficulty": p.difficulty,
+        "prompt": p.prompt,
+        "prompt_format": prompt_format,
+        "reference": p.answer,
+        "completion": c.text,
+        "sampler": sampler,
+        "sampler_settings": settings,
+        "seed": seed,
+        "model_id": model_id,
+        "n_tokens": c.n_tokens,
+        "mean_logprob": c.mean_logprob,
+        "finish_reason": c.finish_reason,
+        "config_hash": config_hash,
+    }

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from synthloop.domains import Domain, Problem
 
 from .base import Completion, Request, Sampler, sample_seed
+from .portfolio import sample_row
 from .prompts import RAW, PromptFormat
 
 __all__ = ["DEFAULT_HINT", "NAME", "RationalizeConfig", "hinted_prompt", "rationalize", "unsolved"]
@@ -96,23 +97,5 @@ def rationalize(
 def _row(p: Problem, j: int, s: int, c: Completion, *, round: int, settings: str, model_id: str,
          config_hash: str, prompt_format: str) -> dict:
     """One hinted sample as a row. `prompt` is the problem's own: the hint never reaches a row."""
-    return {
-        "row_id": f"r{round}-{p.id}-h{j}",
-        "round": round,
-        "problem_id": p.id,
-        "domain": p.domain,
-        "difficulty": p.difficulty,
-        "prompt": p.prompt,
-        "prompt_format": prompt_format,
-        "reference": p.answer,
-        "completion": c.text,
-        "sampler": NAME,
-        "sampler_settings": settings,
-        "seed": s,
-        "model_id": model_id,
-        "n_tokens": c.n_tokens,
-        "mean_logprob": c.mean_logprob,
-        "finish_reason": c.finish_reason,
-        "config_hash": config_hash,
-        "rationalized": True,
-    }
+    return sample_row(p, c, row_id=f"r{round}-{p.id}-h{j}", round=round, sampler=NAME, settings=settings, seed=s,
+                      model_id=model_id, config_hash=config_hash, prompt_format=prompt_format) | {"rationalized": True}
