@@ -140,3 +140,9 @@ def _resolve(ords: np.ndarray, pairs: np.ndarray, cfg: DedupConfig) -> list[int 
             dropped.add(o)
         out.append(best)
     return out
+
+
+def prior_rows(con: duckdb.DuckDBPyConnection) -> int:
+    """How many earlier rounds' rows the last `dedup_parquet` on `con` compared against."""
+    ((n,),) = con.execute("SELECT count(*) FROM sigs WHERE NOT is_new").fetchall()
+    return n

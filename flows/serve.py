@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.deployments.runner import EntrypointType
+from synthloop.loop.config import LoopConfig
 from synthloop.warehouse import Catalog
-
-from .config import LoopConfig
 
 
 @flow(name="synthloop-next-round")
@@ -22,14 +21,14 @@ def next_round_flow(home: str, config: dict) -> list[dict]:
     # (cloudpickle), and a flow carried along that way keeps only the globals its code names, so
     # Prefect could not resolve the `cfg: LoopConfig` annotation of `loop_flow` there. Imported
     # in the subprocess, `loop_flow` is the module's own, with its whole namespace.
-    from synthloop.flows import stages
     from synthloop.flows.round import loop_flow
+    from synthloop.loop.status import status_rows
 
     cfg = LoopConfig.model_validate(config)
     done = [r["round"] for r in Catalog(home).rounds(cfg.name)]
     target = max(done) + 1 if done else 1
     loop_flow(home, cfg.model_copy(update={"rounds": target}))
-    return stages.status_rows(Catalog(home), cfg.name)
+    return status_rows(Catalog(home), cfg.name)
 
 
 def serve(home: str, cfg: LoopConfig, cron: str | None = None, interval: float | None = None) -> None:

@@ -63,6 +63,6 @@ TINY_CONFIG = {
 def tiny_config():
     import copy
 
-    from synthloop.flows.config import LoopConfig
+    from synthloop.loop.config import LoopConfig
 
     return LoopConfig.model_validate(copy.deepcopy(TINY_CONFIG))

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from synthloop.flows.config import LoopConfig, load_config
+from synthloop.loop.config import LoopConfig, load_config
 from synthloop.warehouse import Catalog
 from synthloop.warehouse.catalog import check_name
 from typer.testing import CliRunner

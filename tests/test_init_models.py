@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from synthloop.flows.config import load_config
+from synthloop.loop.config import load_config
 from synthloop.warehouse import Catalog
 from typer.testing import CliRunner
 

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 import yaml
-from synthloop.flows.config import ConfigError, load_config
+from synthloop.loop.config import ConfigError, load_config
 
 
 def _cfg(tmp_path, domains):

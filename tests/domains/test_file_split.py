@@ -92,8 +92,8 @@ def test_generated_domains_keep_drawing_held_out_problems_by_seed():
 
 
 def test_the_loop_never_trains_on_a_held_out_prompt(tmp_path):
-    from synthloop.flows import stages
-    from synthloop.flows.config import load_config
+    from synthloop.loop.config import load_config
+    from synthloop.loop.problems import heldout, sample_problems, seed_set
 
     data = _file(tmp_path / "q.jsonl", 300)
     path = tmp_path / "c.yaml"
@@ -103,10 +103,10 @@ def test_the_loop_never_trains_on_a_held_out_prompt(tmp_path):
         "eval": {"n_problems": 200},
     }))
     cfg = load_config(path)
-    trained = {prompt for prompt, _ in stages.seed_set(cfg)[0]}
+    trained = {prompt for prompt, _ in seed_set(cfg)[0]}
     for r in range(1, 4):
-        trained |= _prompts(p for p in stages.sample_problems(cfg, r) if p.domain == "file")
-    held = [p for p in stages.heldout(cfg) if p.domain == "file"]
+        trained |= _prompts(p for p in sample_problems(cfg, r) if p.domain == "file")
+    held = [p for p in heldout(cfg) if p.domain == "file"]
     assert held and not _prompts(held) & trained
     assert _prompts(held) <= {r[1] for r in get_domain("file", path=str(data)).split()[1]}
 

@@ -136,7 +136,7 @@ def test_dedup_within_round_and_against_prior():
 
 def test_cross_round_duplicates_through_the_warehouse(tmp_path):
     """Round 2 finds copies of round 1's kept rows from the stored `minhash` column alone."""
-    from synthloop.flows.stages import prior_signatures
+    from synthloop.loop.filter import prior_signatures
     from synthloop.warehouse import Catalog
 
     cfg = DedupConfig()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from synthloop.flows import experiment_stages as es
 from synthloop.flows.experiment import FLOWS
+from synthloop.loop import experiments as es
 from synthloop.warehouse import Catalog
 from typer.testing import CliRunner
 

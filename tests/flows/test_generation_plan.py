@@ -1,21 +1,25 @@
 """Round 2's generation plan comes from round 1's published rows; the total stays problems x K."""
 
 import pytest
-from synthloop.flows import stages
-from synthloop.flows.config import ConfigError, load_config
+from synthloop.loop.bootstrap import bootstrap
+from synthloop.loop.config import ConfigError, load_config
+from synthloop.loop.plan import generation_plan, round_problems
+from synthloop.loop.publish import publish
+from synthloop.loop.records import incumbent
+from synthloop.loop.steps import scored_steps
 from synthloop.warehouse import Catalog
 
 
 def test_round_two_adapts_and_records_why(home, tiny_config):
     cat = Catalog(home)
-    stages.bootstrap(cat, tiny_config)
-    model = stages.incumbent(cat, "tiny")
-    final, metrics = stages.data_stages(cat, tiny_config, 1, model)
+    bootstrap(cat, tiny_config)
+    model = incumbent(cat, "tiny")
+    filtered, metrics = scored_steps(cat, tiny_config, 1, model)
     assert "no earlier round" in metrics.allocation["reason"]
-    stages.publish(cat, tiny_config, 1, final, metrics, model["model_id"])
+    publish(cat, tiny_config, 1, filtered.shards, metrics, model.model_id)
 
-    problems = stages.round_problems(cat, tiny_config, 2)  # the curriculum's draw, as `plan` makes it
-    plan = stages.generation_plan(cat, tiny_config, 2, problems)
+    problems = round_problems(cat, tiny_config, 2)  # the curriculum's draw, as `plan` makes it
+    plan = generation_plan(cat, tiny_config, 2, problems)
     gen = tiny_config.generation
     assert sum(plan.budgets) == len(problems) * gen.samples_per_problem
     lo, hi = gen.sample_range()
@@ -28,14 +32,14 @@ def test_round_two_adapts_and_records_why(home, tiny_config):
     assert all("share" in s["reason"] for s in rec["samplers"].values())
     assert set(rec["problems"]["by_bucket"]) <= {"addition/d1", "addition/d2"}
 
-    final2, m2 = stages.data_stages(cat, tiny_config, 2, model)
-    rows2 = [r for s in final2 for r in s.read(columns=["problem_id"]).to_pylist()]
+    filtered2, m2 = scored_steps(cat, tiny_config, 2, model)
+    rows2 = [r for s in filtered2.shards for r in s.read(columns=["problem_id"]).to_pylist()]
     assert len(rows2) == len(problems) * gen.samples_per_problem
     assert [sum(r["problem_id"] == p.id for r in rows2) for p in problems] == plan.budgets
     assert m2.allocation == rec  # recorded in the round's metrics as planned
 
     off = tiny_config.model_copy(update={"generation": gen.model_copy(update={"adaptive": False})})
-    assert stages.generation_plan(cat, off, 2, problems).budgets is None
+    assert generation_plan(cat, off, 2, problems).budgets is None
 
 
 def test_generation_config_errors_are_one_line(tmp_path):

@@ -81,7 +81,7 @@ MODEL_FREE = ("tiny-seed@1",)
 
 @pytest.fixture(scope="module")
 def golden_run(tmp_path_factory, prefect_harness):
-    from synthloop.flows.config import LoopConfig
+    from synthloop.loop.config import LoopConfig
 
     from tests.conftest import TINY_CONFIG
 

@@ -4,9 +4,12 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from synthloop.flows import stages
-from synthloop.flows.config import ConfigError, load_config
 from synthloop.flows.round import loop_flow
+from synthloop.loop.bootstrap import bootstrap
+from synthloop.loop.config import ConfigError, load_config
+from synthloop.loop.publish import publish, published
+from synthloop.loop.records import incumbent
+from synthloop.loop.steps import run_round, scored_steps
 from synthloop.warehouse import Catalog
 from typer.testing import CliRunner
 
@@ -40,17 +43,15 @@ def test_one_round_through_prefect(prefect_harness, home, tiny_config):
 
 def test_resume_after_crash_between_publish_and_finetune(home, tiny_config):
     cat = Catalog(home)
-    stages.bootstrap(cat, tiny_config)
-    model = stages.incumbent(cat, "tiny")
-    final, metrics = stages.data_stages(cat, tiny_config, 1, model)
-    stages.publish(cat, tiny_config, 1, final, metrics, model["model_id"])
-    metrics = metrics.to_dict()
-    # ...crash here. The rerun finds the version and goes on from fine-tuning.
-    found = stages.round_version(cat, "tiny", 1)
-    assert found["version"] == 1
-    cand = stages.finetune(cat, tiny_config, 1, model, found["version"])
-    done = stages.decide(cat, tiny_config, 1, cand, model, 1, metrics)
-    assert done["dataset_version"] == 1 and len(cat.versions("tiny")) == 1
+    bootstrap(cat, tiny_config)
+    model = incumbent(cat, "tiny")
+    filtered, metrics = scored_steps(cat, tiny_config, 1, model)
+    publish(cat, tiny_config, 1, filtered.shards, metrics, model.model_id)
+    # ...crash here. The rerun finds the version and goes on from fine-tuning, not sampling again.
+    assert published(cat, "tiny", 1).version == 1
+    done = run_round(cat, tiny_config, 1)
+    assert done.dataset_version == 1 and len(cat.versions("tiny")) == 1
+    assert published(cat, "tiny", 1).metrics["generated"] == metrics.generated  # the data metrics, read back
 
 
 def test_bad_configs_are_one_line_errors(tmp_path):
@@ -72,7 +73,7 @@ def test_bad_configs_are_one_line_errors(tmp_path):
 
 def test_status_json(home, tiny_config):
     cat = Catalog(home)
-    stages.bootstrap(cat, tiny_config)
+    bootstrap(cat, tiny_config)
     res = CliRunner().invoke(app, ["status", "--name", "tiny", "--json", "--home", str(home)])
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.output.splitlines()]

@@ -6,9 +6,9 @@ import copy
 import os
 
 import pyarrow.parquet as pq
-from synthloop.flows.config import LoopConfig
 from synthloop.flows.round import loop_flow
 from synthloop.generators.vllm import VLLMBackend
+from synthloop.loop.config import LoopConfig
 from synthloop.warehouse import Catalog
 
 from ..conftest import TINY_CONFIG

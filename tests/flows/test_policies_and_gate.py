@@ -4,8 +4,12 @@ import copy
 
 import pytest
 from synthloop.domains import Addition
-from synthloop.flows import stages
-from synthloop.flows.config import LoopConfig
+from synthloop.loop.bootstrap import bootstrap
+from synthloop.loop.config import LoopConfig
+from synthloop.loop.finetune import finetune, training_pairs
+from synthloop.loop.gate import decide
+from synthloop.loop.problems import seed_set
+from synthloop.loop.records import Published, incumbent, model_ref
 from synthloop.warehouse import Catalog
 
 from ..conftest import TINY_CONFIG
@@ -35,17 +39,17 @@ def test_data_policies_select_the_right_rows(tmp_path):
     cat.publish("tiny", _rows(1, p1, ok) + _rows(1, p1[:1], lambda d, p: "x", kept=False), round=1)
     cat.publish("tiny", _rows(2, p2, ok), round=2)
 
-    acc = stages.training_pairs(cat, _cfg(policy="accumulate", seed_replay=0, max_per_problem=4), 2)
+    acc = training_pairs(cat, _cfg(policy="accumulate", seed_replay=0, max_per_problem=4), 2)
     assert len(acc) == 2 * 5 + 2 * 3 and ("x" not in {c for _, c in acc})
-    rep = stages.training_pairs(cat, _cfg(policy="replace", seed_replay=0), 2)
+    rep = training_pairs(cat, _cfg(policy="replace", seed_replay=0), 2)
     assert sorted(p for p, _ in rep) == sorted(p.prompt for p in p2 for _ in range(2))
-    capped = stages.training_pairs(cat, _cfg(policy="accumulate", seed_replay=0, max_per_problem=1), 2)
+    capped = training_pairs(cat, _cfg(policy="accumulate", seed_replay=0, max_per_problem=1), 2)
     assert len(capped) == 5 + 3
-    mix = stages.training_pairs(cat, _cfg(policy="mix", mix_fraction=0.5), 2)
+    mix = training_pairs(cat, _cfg(policy="mix", mix_fraction=0.5), 2)
     assert len(mix) == 12  # 6 kept rows of round 2 + 6 seed examples
-    seed_prompts = {p for p, _ in stages.seed_set(_cfg())[0]}
+    seed_prompts = {p for p, _ in seed_set(_cfg())[0]}
     assert sum(p in seed_prompts for p, _ in mix[6:]) == 6
-    replay = stages.training_pairs(cat, _cfg(policy="replace", seed_replay=7), 2)
+    replay = training_pairs(cat, _cfg(policy="replace", seed_replay=7), 2)
     assert len(replay) == 6 + 7
 
 
@@ -60,7 +64,7 @@ def gated(tmp_path_factory):
     c["finetune"].update(policy="replace", seed_replay=0, train={"steps": 60, "lr": 0.001, "warmup": 5, "batch_size": 32})
     cfg = LoopConfig.model_validate(c)
     cat = Catalog(tmp_path_factory.mktemp("gate"))
-    stages.bootstrap(cat, cfg)
+    bootstrap(cat, cfg)
     assert cat.model("tiny-m0")["metrics"]["eval"]["accuracy"] >= 0.2
     return cat, cfg
 
@@ -84,19 +88,19 @@ def test_gate_rejects_a_poisoned_round_and_accepts_a_good_one(tmp_path):
     def round(r, acc, pk):
         cat.register_model(f"tiny-m{r}", tmp_path / f"m{r}", round=r, parent="tiny-m0", status="candidate",
                            metrics=ev(acc, pk))
-        model = stages.incumbent(cat, "tiny")
-        return stages.decide(cat, cfg, r, cat.model(f"tiny-m{r}"), model, r, data)
+        model = incumbent(cat, "tiny")
+        return decide(cat, cfg, r, model_ref(cat, f"tiny-m{r}"), model, Published(r, data))
 
     bad = round(1, 0.05, 0.20)  # what training on wrong answers does (measured below)
-    assert not bad["promoted"] and bad["reason"].startswith("rejected: accuracy fell by 0.350")
-    assert stages.incumbent(cat, "tiny")["model_id"] == "tiny-m0"  # the next round starts from m0
+    assert not bad.promoted and bad.reason.startswith("rejected: accuracy fell by 0.350")
+    assert incumbent(cat, "tiny").model_id == "tiny-m0"  # the next round starts from m0
     assert cat.model("tiny-m1")["status"] == "rejected"
     noise = round(2, 0.39, 0.70)  # within max_accuracy_drop (0.02): noise, not a regression
-    assert noise["promoted"] and noise["model_in"] == "tiny-m0"
-    assert stages.incumbent(cat, "tiny")["model_id"] == "tiny-m2"
+    assert noise.promoted and noise.model_in == "tiny-m0"
+    assert incumbent(cat, "tiny").model_id == "tiny-m2"
     worse_pk = round(3, 0.45, 0.60)  # accuracy up, pass@k down by more than 0.05
-    assert not worse_pk["promoted"] and "pass@k fell" in worse_pk["reason"]
-    assert stages.incumbent(cat, "tiny")["model_id"] == "tiny-m2"
+    assert not worse_pk.promoted and "pass@k fell" in worse_pk.reason
+    assert incumbent(cat, "tiny").model_id == "tiny-m2"
 
 
 def test_finetuning_on_poisoned_data_collapses_accuracy_and_on_good_data_does_not(gated):
@@ -105,13 +109,13 @@ def test_finetuning_on_poisoned_data_collapses_accuracy_and_on_good_data_does_no
     0.525. Each bound below sits >= 0.15 (6 of 40 problems, ~2 sigma of a 40-problem accuracy)
     from what was measured; the gate's own decision is tested on fixed metrics above."""
     cat, cfg = gated
-    m0 = cat.model("tiny-m0")
-    base = m0["metrics"]["eval"]["accuracy"]
+    m0 = model_ref(cat, "tiny-m0")
+    base = m0.eval.accuracy
     problems = Addition().make_problems(200, seed=101, difficulties=[1])
     v1 = cat.publish("tiny", _rows(1, problems, _poisoned), round=1)
-    bad = stages.finetune(cat, cfg, 1, m0, v1)["metrics"]["eval"]["accuracy"]
+    bad = finetune(cat, cfg, 1, m0, v1).eval.accuracy
     v2 = cat.publish("tiny", _rows(2, problems, lambda d, p: d.solution(p)), round=2)
-    good = stages.finetune(cat, cfg, 2, m0, v2)["metrics"]["eval"]["accuracy"]
+    good = finetune(cat, cfg, 2, m0, v2).eval.accuracy
     seen = f"incumbent {base:.3f}, poisoned {bad:.3f}, good {good:.3f}"
     assert base - bad >= 0.1, seen  # wrong answers are learned: accuracy falls
     assert good - bad >= 0.2, seen

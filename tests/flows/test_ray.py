@@ -13,10 +13,11 @@ import pytest
 pytest.importorskip("ray")
 pytest.importorskip("prefect_ray")
 
-from synthloop.flows import stages
-from synthloop.flows.config import ConfigError, LoopConfig, load_config
 from synthloop.flows.execution import task_runner
 from synthloop.flows.round import data_flow
+from synthloop.loop.bootstrap import bootstrap
+from synthloop.loop.config import ConfigError, LoopConfig, load_config
+from synthloop.loop.records import incumbent
 from synthloop.warehouse import Catalog
 
 from ..conftest import TINY_CONFIG
@@ -50,9 +51,9 @@ def local_round(tmp_path_factory, prefect_harness):
     cfg = _config(tmp, "local")
     home = tmp / "local"
     cat = Catalog(home)
-    stages.bootstrap(cat, cfg)
-    model = stages.incumbent(cat, cfg.name)
-    version, _ = data_flow.with_options(task_runner=task_runner(cfg.execution))(str(home), cfg, 1, model)
+    bootstrap(cat, cfg)
+    model = incumbent(cat, cfg.name)
+    version = data_flow.with_options(task_runner=task_runner(cfg.execution))(str(home), cfg, 1, model).version
     rows = sorted(cat.read_table(f"tiny@{version}", columns=COLUMNS).to_pylist(), key=lambda r: r["row_id"])
     return tmp, home, model, rows
 
@@ -71,7 +72,7 @@ def _ray_round(tmp, src, name, model, during=None):
     extra = during() if during else None
     run.join(timeout=600)
     assert "v" in out, "the Ray round did not finish"
-    version, _ = out["v"]
+    version = out["v"].version
     rows = sorted(cat.read_table(f"tiny@{version}", columns=COLUMNS).to_pylist(), key=lambda r: r["row_id"])
     return cat, rows, extra
 

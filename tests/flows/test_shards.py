@@ -12,8 +12,9 @@ from synthloop.filters.dedup import (
     live_signatures,
     with_signatures,
 )
-from synthloop.flows import shards, stages
-from synthloop.flows.config import LoopConfig
+from synthloop.loop import shards
+from synthloop.loop.config import LoopConfig
+from synthloop.loop.filter import dedup, prior_signatures
 from synthloop.warehouse import Catalog
 
 from ..filters.test_dedup import corpus
@@ -36,16 +37,16 @@ def test_dedup_over_shards_and_earlier_rounds_decides_as_in_memory(tmp_path):
     texts, _ = corpus(700, seed=3, dup_every=3, edits=4)
     # Round 1, published from 2 shards; round 2 (3 shards) repeats some of its texts.
     r1 = _verified(shards.round_dir(tmp_path, "d", 1), texts[:200], 0, 2, "a")
-    r1_final, _ = stages.dedup(cat, cfg, 1, r1)
+    r1_final, _ = dedup(cat, cfg, 1, r1)
     cat.publish("d", [Path(s.path) for s in r1_final], round=1)
     r2 = _verified(shards.round_dir(tmp_path, "d", 2), texts[150:], 150, 3, "b")
     before = [s.read() for s in r2]
-    final, found = stages.dedup(cat, cfg, 2, r2)
+    final, found = dedup(cat, cfg, 2, r2)
 
     # The in-memory path on the same rows: one table, the earlier round's stored signatures.
     whole = pa.concat_tables(before)
     ids, sigs = live_signatures(whole)
-    expect = apply_decisions(whole, decide(ids, sigs, cfg.dedup, stages.prior_signatures(cat, "d", 2)))
+    expect = apply_decisions(whole, decide(ids, sigs, cfg.dedup, prior_signatures(cat, "d", 2)))
     got = pa.concat_tables([s.read() for s in final])
     assert got.equals(expect)
     assert [s.read().equals(b) for s, b in zip(r2, before)] == [True] * 3  # the inputs are untouched

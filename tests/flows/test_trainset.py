@@ -2,8 +2,11 @@
 that keeps no row: recorded, no fine-tune, the incumbent stays (issue 14)."""
 
 import pyarrow as pa
-from synthloop.flows import stages, trainset
-from synthloop.flows.config import LoopConfig
+from synthloop.loop import trainset
+from synthloop.loop.config import LoopConfig
+from synthloop.loop.finetune import finetune, training_pairs
+from synthloop.loop.gate import decide
+from synthloop.loop.records import NoData, Published, incumbent
 from synthloop.warehouse import Catalog, to_arrow
 from synthloop.warehouse.lineage import used_by
 
@@ -22,7 +25,7 @@ def test_the_rows_a_fine_tune_uses_are_published_as_a_version(tmp_path):
     kept = [r for v in (1, 2) for r in make_rows(v) if r["kept"]]
     assert list(sources) == ["fake@1", "fake@2"] and all(n > 0 for n in sources.values())
     assert table.num_rows == len({r["problem_id"] for r in kept}) == sum(sources.values())  # one per problem
-    assert stages.training_pairs(cat, cfg, 2) == trainset.training_pairs(table)
+    assert training_pairs(cat, cfg, 2) == trainset.training_pairs(table)
     v = trainset.publish_training_set(cat, cfg, 2, table, sources, "fake-m2", "test")
     assert trainset.publish_training_set(cat, cfg, 2, table, sources, "fake-m2") == v  # a rerun finds it
     info = cat.resolve(f"fake-train@{v}")
@@ -47,13 +50,13 @@ def test_a_round_that_keeps_nothing_is_recorded_and_the_incumbent_stays(tmp_path
     v = cat.publish("fake", pa.Table.from_pylist(rows).select([c for c in rows[0]]), round=1, model_id="fake-m0",
                     metrics={"generated": len(rows), "correct": 0, "kept": 0})
     cfg = _cfg()
-    model = stages.incumbent(cat, "fake")
-    cand = stages.finetune(cat, cfg, 1, model, v)  # used to raise "nothing to train on"
-    assert cand["model_id"] is None and cand["no_data"].startswith("no kept rows in fake@1")
-    done = stages.decide(cat, cfg, 1, cand, model, v, {"generated": len(rows), "correct": 0, "kept": 0})
-    assert done["promoted"] is False and done["model_out"] == "fake-m0" and "fake-m0 stays" in done["reason"]
+    model = incumbent(cat, "fake")
+    cand = finetune(cat, cfg, 1, model, v)  # used to raise "nothing to train on"
+    assert isinstance(cand, NoData) and cand.reason.startswith("no kept rows in fake@1")
+    done = decide(cat, cfg, 1, cand, model, Published(v, {"generated": len(rows), "correct": 0, "kept": 0}))
+    assert done.promoted is False and done.model_out == "fake-m0" and "fake-m0 stays" in done.reason
     assert cat.model("fake-m1") is None and trainset.training_set_of(cat, "fake", 1) is None
-    assert stages.incumbent(cat, "fake")["model_id"] == "fake-m0"  # the next round generates with it
+    assert incumbent(cat, "fake").model_id == "fake-m0"  # the next round generates with it
     assert [r["round"] for r in cat.rounds("fake")] == [0, 1]  # recorded: a rerun moves on to round 2
 
 
@@ -74,7 +77,7 @@ def test_recent_share_repeats_the_newest_rounds_rows_to_that_share(tmp_path):
 def test_too_few_new_rows_wait_for_the_next_round(tmp_path):
     """finetune.min_rows: a round with fewer new kept rows trains nothing, `status` says waiting,
     and under accumulate its rows count toward the next round, which trains on both rounds."""
-    from synthloop.flows.status import status_rows
+    from synthloop.loop.status import status_rows
 
     cat = Catalog(tmp_path)
     ev = {"accuracy": 0.5, "pass_at_k": 0.6, "k": 2}
@@ -86,11 +89,11 @@ def test_too_few_new_rows_wait_for_the_next_round(tmp_path):
     cfg = _cfg(policy="accumulate", min_rows=need)
     v1 = cat.publish("fake", pa.Table.from_pylist(kept1).select(list(kept1[0])), round=1, model_id="fake-m0",
                      metrics={"generated": len(kept1), "correct": len(kept1), "kept": len(kept1)})
-    model = stages.incumbent(cat, "fake")
-    cand = stages.finetune(cat, cfg, 1, model, v1)
-    assert cand["model_id"] is None and cand["no_data"].startswith(f"waiting for rows: {len(kept1)} new kept rows")
-    done = stages.decide(cat, cfg, 1, cand, model, v1, {"generated": len(kept1), "correct": len(kept1), "kept": len(kept1)})
-    assert done["promoted"] is False and done["model_out"] == "fake-m0" and "next round" in done["reason"]
+    model = incumbent(cat, "fake")
+    cand = finetune(cat, cfg, 1, model, v1)
+    assert isinstance(cand, NoData) and cand.reason.startswith(f"waiting for rows: {len(kept1)} new kept rows")
+    done = decide(cat, cfg, 1, cand, model, Published(v1, {"generated": len(kept1), "correct": len(kept1), "kept": len(kept1)}))
+    assert done.promoted is False and done.model_out == "fake-m0" and "next round" in done.reason
     assert status_rows(cat, "fake")[1]["reason"].startswith("waiting for rows")
     kept2 = [r for r in make_rows(2) if r["kept"]]
     cat.publish("fake", pa.Table.from_pylist(kept2).select(list(kept2[0])), round=2, model_id="fake-m0",

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import pytest
 from synthloop.domains import Problem, get_domain
 from synthloop.filters.verify import VerifyConfig, leaks_hint, verify_table
-from synthloop.flows import stages, trainset
-from synthloop.flows.config import ConfigError, LoopConfig, load_config
 from synthloop.generators import PortfolioEntry, generate_rows
 from synthloop.generators.base import Sampler, sample_seed
 from synthloop.generators.hf import HFBackend
@@ -24,6 +22,12 @@ from synthloop.generators.rationalize import (
     rationalize,
     unsolved,
 )
+from synthloop.loop import trainset
+from synthloop.loop.bootstrap import bootstrap
+from synthloop.loop.config import ConfigError, LoopConfig, load_config
+from synthloop.loop.plan import round_problems
+from synthloop.loop.records import incumbent
+from synthloop.loop.steps import data_steps
 from synthloop.training.model import ModelConfig, build_model, build_tokenizer, save
 from synthloop.training.sft import TrainConfig, train
 from synthloop.warehouse import Catalog, to_table
@@ -55,7 +59,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> World:
     plain = LoopConfig.model_validate(CONFIG)
-    problems = stages.round_problems(Catalog(tmp_path_factory.mktemp("probe")), plain, 1)
+    problems = round_problems(Catalog(tmp_path_factory.mktemp("probe")), plain, 1)
     dom = get_domain("addition")
     p0, p1, p2 = problems
     pairs = [(p0.prompt, dom.solution(p0)), (hinted_prompt(p1.prompt, p1.answer, HINT), dom.solution(p1)),
@@ -131,10 +135,8 @@ def test_a_completion_that_mentions_the_hint_is_dropped_as_hint_leak(world):
 def test_no_hint_reaches_a_training_row(world, tmp_path):
     cfg = world.cfg
     cat = Catalog(tmp_path / "home")
-    stages.bootstrap(cat, cfg)
-    model = stages.incumbent(cat, "star")
-    final, metrics = stages.data_stages(cat, cfg, 1, model)
-    stages.publish(cat, cfg, 1, final, metrics, model["model_id"])
+    bootstrap(cat, cfg)
+    metrics = data_steps(cat, cfg, 1, incumbent(cat, "star")).metrics
     rows = cat.read_table("star@1").to_pylist()
     prompts = {p.id: p.prompt for p in world.problems}
     assert {r["problem_id"] for r in rows} == set(prompts)  # the round the model was taught for
@@ -144,8 +146,8 @@ def test_no_hint_reaches_a_training_row(world, tmp_path):
     assert "hint_leak" in {r["drop_reason"] for r in hinted}
     # Counted apart in the round's metrics, as the catalog keeps them.
     stored = cat.resolve("star@1")["metrics"]
-    assert stored["rationalized_generated"] == metrics.rationalized_generated == len(hinted)
-    assert stored["rationalized_kept"] == metrics.rationalized_kept == sum(r["kept"] for r in hinted) >= 1
+    assert stored["rationalized_generated"] == metrics["rationalized_generated"] == len(hinted)
+    assert stored["rationalized_kept"] == metrics["rationalized_kept"] == sum(r["kept"] for r in hinted) >= 1
     # The training set: the kept hinted rows are in it, their prompts plain, no hint anywhere.
     table, _ = trainset.training_rows(cat, cfg, 1)
     assert any(table["rationalized"].to_pylist())

@@ -11,7 +11,7 @@ import os
 
 import pytest
 import torch
-from synthloop.flows.config import ConfigError, load_config
+from synthloop.loop.config import ConfigError, load_config
 from synthloop.training.importer import (
     ImportedModel,
     ModelImportError,

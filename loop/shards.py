@@ -131,3 +131,9 @@ def cut(budgets: list[int], shard_size: int) -> list[tuple[int, int]]:
     if lo < len(budgets):
         out.append((lo, len(budgets)))
     return out
+
+
+def sibling(path: str | Path, stage: str) -> Path:
+    """The file of the same part in another stage's folder of the round."""
+    p = Path(path)
+    return p.parent.parent / stage / p.name

@@ -63,7 +63,7 @@ def training_rows(cat: Catalog, cfg: LoopConfig, round: int,
     if ft.policy == "mix":  # seed examples make up mix_fraction of the result
         n_seed = int(n_from_rounds * ft.mix_fraction / (1 - ft.mix_fraction) + 0.5)
     replay = n_seed and not cfg.bootstrap.base_model
-    seed = cat.versions(f"{cfg.name}-seed") if replay and _exists(cat, f"{cfg.name}-seed") else []
+    seed = cat.versions(f"{cfg.name}-seed") if replay else []
     if replay and (seed or seed_rows):
         # The published seed set; without one (a catalog made by hand), the rows `seed_rows` makes.
         ref = f"{cfg.name}-seed@{seed[-1]['version']}" if seed else f"{cfg.name}-seed (not published)"
@@ -106,12 +106,8 @@ def training_pairs(table: pa.Table) -> list[tuple[str, str]]:
 
 def training_set_of(cat: Catalog, run: str, round: int) -> dict | None:
     """The published training set of `round` of `run`, if any."""
-    found = [v for v in cat.versions(train_name(run)) if v["round"] == round] if _exists(cat, train_name(run)) else []
+    found = [v for v in cat.versions(train_name(run)) if v["round"] == round]
     return found[-1] if found else None
-
-
-def _exists(cat: Catalog, name: str) -> bool:
-    return bool(cat.query("SELECT 1 FROM datasets WHERE name = ? LIMIT 1", [name]))
 
 
 def publish_training_set(cat: Catalog, cfg: LoopConfig, round: int, table: pa.Table, sources: dict[str, int],
@@ -130,7 +126,7 @@ def publish_training_set(cat: Catalog, cfg: LoopConfig, round: int, table: pa.Ta
                        code_version=code_version, metrics=metrics)
 
 
-def empty_round_reason(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict) -> str | None:
+def empty_round_reason(cat: Catalog, cfg: LoopConfig, round: int, model_in: str) -> str | None:
     """Why round `round` fine-tunes nothing, or None when it trains: its version kept no row, or
     fewer new kept rows than `finetune.min_rows` have come in since the last fine-tune (a handful of
     rows teaches a pretrained model nothing and invites the gate to promote noise). Under
@@ -138,7 +134,7 @@ def empty_round_reason(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict
     found = [v for v in cat.versions(cfg.name) if v["round"] == round]
     if found and found[-1]["kept"] == 0:
         return (f"{NO_DATA} in {cfg.name}@{found[-1]['version']} ({found[-1]['rows']} generated, none verified and "
-                f"unique): no fine-tune, {model_in['model_id']} stays")
+                f"unique): no fine-tune, {model_in} stays")
     need = cfg.finetune.min_rows
     if need > 1:
         new = new_kept_rows(cat, cfg, round)
@@ -146,7 +142,7 @@ def empty_round_reason(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict
             then = "they join the next round's training set" if cfg.finetune.policy == "accumulate" else \
                 f"under policy {cfg.finetune.policy} they are not carried over"
             return (f"{WAITING}: {new} new kept rows < finetune.min_rows {need}: no fine-tune, "
-                    f"{model_in['model_id']} stays; {then}")
+                    f"{model_in} stays; {then}")
     return None
 
 
@@ -158,13 +154,3 @@ def new_kept_rows(cat: Catalog, cfg: LoopConfig, round: int) -> int:
     trained = [r["round"] for r in cat.rounds(cfg.name) if r["round"] > 0 and (r.get("metrics") or {}).get("train")]
     since = max(trained, default=0)
     return sum(v["kept"] for v in cat.versions(cfg.name) if v["round"] is not None and since < v["round"] <= round)
-
-
-def record_empty_round(cat: Catalog, cfg: LoopConfig, round: int, model_in: dict, dataset_version: int,
-                       data_metrics: dict, reason: str) -> dict:
-    """Finish a round that trained nothing: the incumbent stays the round's model, not promoted anew."""
-    metrics = {"eval": model_in["metrics"].get("eval", {}), "train": None, "generated": data_metrics.get("generated"),
-               "correct": data_metrics.get("correct"), "kept": data_metrics.get("kept"), "data": data_metrics}
-    cat.finish_round(cfg.name, round, dataset_version=dataset_version, model_in=model_in["model_id"],
-                     model_out=model_in["model_id"], promoted=False, reason=reason, metrics=metrics)
-    return next(r for r in cat.rounds(cfg.name) if r["round"] == round)
