@@ -1,4 +1,4 @@
-"""Diversity and quality scores for a set of rows, and the collapse alert between rounds.
+"""Diversity and quality scores for a set of rows, and the collapse alerts between rounds (`Alert`).
 
 Diversity is measured on the kept completions (the data the next model trains on):
 - distinct-1/2/3: distinct n-grams over all n-grams of word/punctuation tokens;
@@ -151,11 +151,69 @@ def diversity_scores(texts: list[str], cfg: DiversityConfig | None = None) -> di
     return out
 
 
-def trend_alerts(series: list[dict], cfg: DiversityConfig) -> list[str]:
-    """One line per watched score that moved against diversity in each of the last `trend_rounds`
+# The run table's short form of a legacy (untyped) alert: 'distinct_2 fell 40%'.
+_SHORT = re.compile(r"\w+ (fell|rose) \d+(%| rounds in a row)")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A diversity alert of a round: a watched score that collapsed against the last round
+    (`kind` "collapse") or declined steadily over the last rounds ("trend").
+
+    `before`/`after` are the score's values at the start and end (for a trend, its first and last
+    round), `change` is the relative move `(after - before) / |before|`, `rounds` the rounds in a
+    row of a trend. `message` is the log's line. The catalog keeps `to_dict()`; `from_dict` reads
+    that back, and also a plain string (catalogs written before alerts were typed): kind "legacy".
+
+    >>> a = Alert("trend", "vendi", 6.59, 6.27, -0.0486, 3, "diversity trend: vendi fell 3 rounds in a row (...)")
+    >>> a.short, Alert.from_dict(a.to_dict()) == a
+    ('vendi fell 3 rounds in a row', True)
+    >>> old = Alert.from_dict("diversity collapse: distinct_2 fell 40% (0.5 -> 0.3), more than the 20% allowed")
+    >>> old.kind, old.metric, old.short
+    ('legacy', None, 'distinct_2 fell 40%')
+    """
+
+    kind: str
+    metric: str | None
+    before: float | None
+    after: float | None
+    change: float | None
+    rounds: int | None
+    message: str
+
+    @property
+    def short(self) -> str:
+        """What the run table prints: 'distinct_2 fell 40%', 'vendi fell 3 rounds in a row' ('' if unknown)."""
+        if self.kind in ("collapse", "trend") and self.metric and self.change is not None:
+            verb = "rose" if self.change > 0 else "fell"
+            size = f"{self.rounds} rounds in a row" if self.kind == "trend" else f"{abs(self.change):.0%}"
+            return f"{self.metric} {verb} {size}"
+        m = _SHORT.search(self.message)
+        return m.group(0) if m else ""
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | str | Alert) -> Alert:
+        """An alert as the catalog keeps it (a dict), or as it kept it before (a plain string)."""
+        if isinstance(d, Alert):
+            return d
+        if isinstance(d, str):
+            return cls("legacy", None, None, None, None, None, d)
+        return cls(kind=d.get("kind") or "legacy", metric=d.get("metric"), before=d.get("before"),
+                   after=d.get("after"), change=d.get("change"), rounds=d.get("rounds"),
+                   message=str(d.get("message") or ""))
+
+
+def trend_alerts(series: list[dict], cfg: DiversityConfig) -> list[Alert]:
+    """One alert per watched score that moved against diversity in each of the last `trend_rounds`
     rounds of `series` (round metrics, oldest first, this round last), by more than `trend_drop`.
 
-    >>> trend_alerts([{"vendi": 6.59}, {"vendi": 6.45}, {"vendi": 6.27}], DiversityConfig())
+    >>> [a.message for a in trend_alerts([{"vendi": 6.59}, {"vendi": 6.45}, {"vendi": 6.27}], DiversityConfig())]
     ['diversity trend: vendi fell 3 rounds in a row (6.59 -> 6.45 -> 6.27, -4.9% in all)']
     >>> trend_alerts([{"vendi": 6.59}, {"vendi": 6.60}, {"vendi": 6.27}], DiversityConfig())
     []
@@ -172,7 +230,8 @@ def trend_alerts(series: list[dict], cfg: DiversityConfig) -> list[str]:
         if steady and sign * total > cfg.trend_drop:
             verb = "rose" if sign > 0 else "fell"
             path = " -> ".join(f"{v:.3g}" for v in vals)
-            out.append(f"diversity trend: {key} {verb} {n} rounds in a row ({path}, {total:+.1%} in all)")
+            out.append(Alert("trend", key, vals[0], vals[-1], total, n,
+                             f"diversity trend: {key} {verb} {n} rounds in a row ({path}, {total:+.1%} in all)"))
     return out
 
 
@@ -187,7 +246,7 @@ def score_line(round: int, m) -> str:
             f"problems solved, distinct-2 {m.distinct_2:.3g}")
     if m.vendi is not None:
         line += f", vendi {m.vendi:.3g}"
-    return line + "".join(f"; ALERT {a}" for a in m.collapse_alerts)
+    return line + "".join(f"; ALERT {Alert.from_dict(a).message}" for a in m.collapse_alerts)
 
 
 def truncation_line(round: int, m, limits: list[int], share: float = 0.1) -> str | None:
@@ -208,11 +267,12 @@ def truncation_line(round: int, m, limits: list[int], share: float = 0.1) -> str
             "samplers' max_new_tokens if answers need more room")
 
 
-def collapse_alerts(current: dict, previous: dict | None, cfg: DiversityConfig) -> list[str]:
-    """One line per watched score that moved against diversity by more than `collapse_drop`.
+def collapse_alerts(current: dict, previous: dict | None, cfg: DiversityConfig) -> list[Alert]:
+    """One alert per watched score that moved against diversity by more than `collapse_drop`.
 
-    >>> collapse_alerts({"distinct_2": 0.3}, {"distinct_2": 0.5}, DiversityConfig())
-    ['diversity collapse: distinct_2 fell 40% (0.5 -> 0.3), more than the 20% allowed']
+    >>> (a,) = collapse_alerts({"distinct_2": 0.3}, {"distinct_2": 0.5}, DiversityConfig())
+    >>> a.message, a.short
+    ('diversity collapse: distinct_2 fell 40% (0.5 -> 0.3), more than the 20% allowed', 'distinct_2 fell 40%')
     """
     out = []
     for key in cfg.watch:
@@ -223,8 +283,9 @@ def collapse_alerts(current: dict, previous: dict | None, cfg: DiversityConfig) 
         worse = change if key in LOWER_IS_DIVERSE else -change
         if worse > cfg.collapse_drop:
             verb = "rose" if key in LOWER_IS_DIVERSE else "fell"
-            out.append(f"diversity collapse: {key} {verb} {abs(change):.0%} ({before:.3g} -> {now:.3g}), "
-                       f"more than the {cfg.collapse_drop:.0%} allowed")
+            out.append(Alert("collapse", key, before, now, change, None,
+                             f"diversity collapse: {key} {verb} {abs(change):.0%} ({before:.3g} -> {now:.3g}), "
+                             f"more than the {cfg.collapse_drop:.0%} allowed"))
     return out
 
 
@@ -256,13 +317,14 @@ class RoundMetrics:
     vendi: float | None = None  # the embedding scores: None when `embeddings` is off
     mean_embedding_distance: float | None = None
     embedding_sample: int | None = None
-    collapse_alerts: list[str] = field(default_factory=list)
+    collapse_alerts: list[Alert] = field(default_factory=list)  # collapse, then trend alerts
     allocation: dict | None = None  # the generation plan's record (generators/allocate.py)
     curriculum: dict | None = None  # the round's difficulty mix and reasons (generators/curriculum.py)
 
     def to_dict(self) -> dict:
         """The JSON the catalog keeps; the embedding keys only when they were measured."""
         out = asdict(self)
+        out["collapse_alerts"] = [Alert.from_dict(a).to_dict() for a in self.collapse_alerts]
         if not self.embedding_sample:
             for key in ("vendi", "mean_embedding_distance", "embedding_sample"):
                 out.pop(key)

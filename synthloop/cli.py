@@ -36,7 +36,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from synthloop.cli_data import _check_same_config, _fail
+from synthloop.cli_data import check_same_config, fail
 from synthloop.errors import UserError
 
 
@@ -47,7 +47,7 @@ class _Commands(TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as e:
-            _fail(str(e))
+            fail(str(e))
 
 
 app = typer.Typer(
@@ -90,10 +90,18 @@ def _sig(v) -> str:
     return "-" if v is None else f"{v:.3g}"
 
 
-def _collapse(alerts: list[str] | None) -> str:
-    """'distinct_2 fell 40%' for each collapse alert of a round, in red; '' when there is none."""
-    short = [m.group(0) for a in alerts or [] if (m := re.search(r"\w+ (fell|rose) \d+(%| rounds in a row)", a))]
-    return f"[red]{'; '.join(short)}[/]" if short else ""
+def _alerts(stored: list | None) -> list:
+    """A round's diversity alerts as `Alert`s, from what the catalog keeps: dicts, or plain strings
+    in catalogs written before alerts were typed."""
+    from synthloop.filters.diversity import Alert
+
+    return [Alert.from_dict(a) for a in stored or []]
+
+
+def _collapse(stored: list | None) -> str:
+    """'distinct_2 fell 40%' for each diversity alert of a round, in red; '' when there is none."""
+    short = [a.short for a in _alerts(stored) if a.short]
+    return f"[red]{escape('; '.join(short))}[/]" if short else ""
 
 
 def _status_table(rows: list[dict], title: str) -> Table:
@@ -149,7 +157,7 @@ def run(
     stage where it stopped. With the default config this trains the built-in model from scratch on
     easy addition problems and improves it on harder ones.
     """
-    from synthloop.flows.config import load_config
+    from synthloop.loop.config import load_config
     from synthloop.warehouse import Catalog
 
     cfg = load_config(config, {"rounds": rounds, "name": name})
@@ -163,7 +171,7 @@ def run(
     with _interruptible(f"run --name {cfg.name}"), cat.run_lock(f"synthloop run --name {cfg.name}", wait=not no_wait):
         if fresh:
             _forget_run(cat, cfg.name)
-        _check_same_config(cat, cfg)
+        check_same_config(cat, cfg)
         from synthloop.flows import prefect_server
         from synthloop.flows.round import loop_flow
 
@@ -204,13 +212,7 @@ def _forget_run(cat, run: str) -> None:
     matched whole: no LIKE, so `demo` never touches `demo-mix` and `_` is no wildcard) and their
     folders under the home. A user's own base model folder is registered but never deleted."""
     owned = re.compile(re.escape(run) + r"-m[0-9]+")
-    rows = cat.query("SELECT model_id, path FROM models")
-    models = [r for r in rows if owned.fullmatch(r["model_id"])]
-    with cat.write() as con:
-        con.execute("DELETE FROM datasets WHERE name IN (?, ?, ?)", [run, f"{run}-seed", f"{run}-train"])
-        con.execute("DELETE FROM rounds WHERE run = ?", [run])
-        for m in models:
-            con.execute("DELETE FROM models WHERE model_id = ?", [m["model_id"]])
+    models = cat.forget_run(run)  # the catalog rows; the folders below
     for d in (cat.home / "data" / run, cat.home / "data" / f"{run}-seed", cat.home / "data" / f"{run}-train",
               cat.home / "staging" / run):
         shutil.rmtree(d, ignore_errors=True)
@@ -230,21 +232,19 @@ def status(
     home: HomeOpt = None,
 ):
     """One row per round (round 0 is the bootstrap model): data made, kept, held-out accuracy, gate."""
-    from synthloop.flows.status import status_rows  # not stages: no torch/Prefect import here
+    from synthloop.loop.status import status_rows  # not stages: no torch/Prefect import here
     from synthloop.warehouse import Catalog, CatalogError, check_name
 
     try:
         check_name(name, "run name")
-        if not (Path(_home(home)) / "catalog.duckdb").exists():
-            raise CatalogError(f"no catalog in {_home(home)}: run `synthloop run` first")
-        rows = status_rows(Catalog(_home(home)), name)
+        rows = status_rows(Catalog.open_read(_home(home)), name)  # read-only: never waits for a run
     except CatalogError as e:
-        _fail(str(e))
+        fail(str(e))
     if not rows:
-        _fail(f"run {name!r} has no finished round in {_home(home)}")
+        fail(f"run {name!r} has no finished round in {_home(home)}")
     if as_json:
-        for r in rows:
-            typer.echo(json.dumps(r))
+        for r in rows:  # alerts as typed dicts, those of old catalogs (plain strings) too
+            typer.echo(json.dumps(r | {"collapse_alerts": [a.to_dict() for a in _alerts(r.get("collapse_alerts"))]}))
     else:
         console.print(_status_table(rows, f"run {name}"))
 
@@ -267,7 +267,7 @@ def experiment(
     catalog (`synthloop status --name ARM`), all from one shared bootstrap; a rerun resumes.
     See EXPERIMENTS.md.
     """
-    from synthloop.flows.experiment_stages import arms_of, load_experiment_config
+    from synthloop.loop.experiments import arms_of, load_experiment_config
     from synthloop.warehouse.experiment_report import cell, columns
 
     cfg, spec = load_experiment_config(config)  # a config mistake is a UserError: one line
@@ -331,7 +331,7 @@ def init(
     home: HomeOpt = None,
 ):
     """Write a commented starter config for your own model (folder, .gguf or hub id) and problem file."""
-    from synthloop.flows.starter import difficulty_line, write_starter
+    from synthloop.loop.starter import difficulty_line, write_starter
 
     s = write_starter(out, model, problems, name, small, force, home=home, difficulty_column=difficulty_column,
                       tell=lambda line: console.print(escape(line), highlight=False))

@@ -37,16 +37,16 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Everything, t
 Ref = Annotated[str, typer.Argument(help="NAME, NAME@latest or NAME@<version>.", show_default=False)]
 
 
-def _fail(msg: str) -> None:
+def fail(msg: str) -> None:
     """Print `msg` as one error line (never read as markup) and exit 2."""
     one_line = re.sub(r"\s*\n\s*", " ", str(msg)).strip()
     console.print(Text.assemble(("error:", "bold red"), " ", one_line), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
-def _check_same_config(cat, cfg) -> None:
-    rows = cat.query("SELECT DISTINCT config_hash FROM datasets WHERE name IN (?, ?)", [cfg.name, f"{cfg.name}-seed"])
-    hashes = {r["config_hash"] for r in rows} - {None}
+def check_same_config(cat, cfg) -> None:
+    """Refuse (a `UserError`) to continue run `cfg.name` with a config other than the one it was made with."""
+    hashes = cat.config_hashes([cfg.name, f"{cfg.name}-seed"])
     if hashes and hashes != {cfg.config_hash()}:
         raise UserError(
             f"run {cfg.name!r} in {cat.home} was made with a different config; "
@@ -55,13 +55,11 @@ def _check_same_config(cat, cfg) -> None:
 
 
 def _catalog(home: Path | None):
-    """The catalog at `home`; an error line (not an empty new catalog) when there is none."""
-    from synthloop.warehouse import Catalog, home_dir
+    """The catalog at `home`, opened read-only (no DDL, no lock, nothing made); an error line (not
+    an empty new catalog) when there is none."""
+    from synthloop.warehouse import Catalog
 
-    h = home_dir(home)
-    if not (h / "catalog.duckdb").exists():
-        _fail(f"no catalog in {h}: run `synthloop run` first (or pass --home / set SYNTHLOOP_HOME)")
-    return Catalog(h)
+    return _guard(lambda: Catalog.open_read(home))
 
 
 def _guard(fn):
@@ -71,7 +69,7 @@ def _guard(fn):
     try:
         return fn()
     except CatalogError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 def _num(v) -> str:
@@ -243,8 +241,7 @@ def _history_key(key: str) -> bool:
 
 
 @datasets_app.command()
-def sql(query: Annotated[str, typer.Argument(help='One SELECT, e.g. \'SELECT sampler, avg(correct::INT) FROM "demo" GROUP BY 1\'.',
-                                             show_default=False)],
+def sql(query: Annotated[str, typer.Argument(help="One SELECT statement (example above).", show_default=False)],
         as_json: JsonOpt = False,
         limit: Annotated[int, typer.Option("--limit", min=0, help="Print at most this many rows (0: all).")] = 100,
         timeout: Annotated[float, typer.Option("--timeout", help="Stop the query after this many seconds.")] = 60.0,
@@ -252,7 +249,10 @@ def sql(query: Annotated[str, typer.Argument(help='One SELECT, e.g. \'SELECT sam
         max_rows: Annotated[int, typer.Option("--max-rows", help="Refuse results longer than this, even with --limit 0.")] = 1_000_000,
         home: HomeOpt = None):
     """Read-only SQL over the catalog (tables datasets, models, rounds) and the rows of every
-    version (views "NAME@V", and "NAME" for the latest). Nothing else is readable or writable."""
+    version (views "NAME@V", and "NAME" for the latest). Nothing else is readable or writable.
+
+    e.g. synthloop datasets sql 'SELECT sampler, avg(correct::INT) FROM "demo" GROUP BY 1'
+    """
     from synthloop.warehouse.sql import SqlLimits, run_sql
 
     limits = SqlLimits(timeout_s=timeout, memory=memory, max_rows=max_rows)
@@ -321,9 +321,9 @@ def report(
 
     cat = _catalog(home)
     if out is not None and out.is_dir():
-        _fail(f"--out {out} is a folder; give a file name ending in .html")
+        fail(f"--out {out} is a folder; give a file name ending in .html")
     if out is not None and not out.parent.is_dir():
-        _fail(f"--out {out}: the folder {out.parent} does not exist; create it first")
+        fail(f"--out {out}: the folder {out.parent} does not exist; create it first")
     path = _guard(lambda: write_report(cat, ref, out, n_samples=samples))
     typer.echo(str(path))
     if open_:
@@ -346,11 +346,11 @@ def serve(
     round from the latest promoted model). Needs a Prefect server: `prefect server start`, then
     `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`; watch runs in its UI.
     """
-    from synthloop.flows.config import load_config
+    from synthloop.loop.config import load_config
     from synthloop.warehouse import Catalog, home_dir
 
     if (cron is None) == (interval is None):
-        _fail("give exactly one of --cron or --interval")
+        fail("give exactly one of --cron or --interval")
     if cron is not None:
         from prefect.client.schemas.schedules import CronSchedule
         from pydantic import ValidationError
@@ -358,18 +358,18 @@ def serve(
         try:
             CronSchedule(cron=cron)
         except ValidationError:
-            _fail(f"invalid cron schedule {cron!r}: five fields, e.g. \"0 */6 * * *\" (every 6 hours)")
+            fail(f"invalid cron schedule {cron!r}: five fields, e.g. \"0 */6 * * *\" (every 6 hours)")
     cfg = load_config(config, {"name": name})
     from prefect.settings import PREFECT_API_URL
 
     api = PREFECT_API_URL.value()
     if not api:
-        _fail("schedules need a running Prefect server: start one with `prefect server start`, then "
+        fail("schedules need a running Prefect server: start one with `prefect server start`, then "
               "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` (or export PREFECT_API_URL)")
     h = str(home_dir(home))
     cat = Catalog(h)
     with cat.run_lock(f"synthloop serve --name {cfg.name}", wait=not no_wait):
-        _check_same_config(cat, cfg)
+        check_same_config(cat, cfg)
         from synthloop.flows.serve import serve as serve_flow
 
         when = f"cron {cron!r}" if cron else f"every {interval:g}s"

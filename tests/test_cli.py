@@ -79,6 +79,37 @@ def test_show_and_diff_are_concise_unless_verbose(home):
     assert json.loads(cli("datasets", "show", "fake@2", "--json", home=home).output)["metrics"]["allocation"]["samples"] == 120
 
 
+def test_status_reads_typed_alerts_and_the_plain_strings_of_old_catalogs(tmp_path):
+    """Alerts are kept as dicts (`filters.diversity.Alert`); a catalog written before that kept
+    plain strings. The run table shows the short form of both; --json gives both as dicts."""
+    from synthloop.filters.diversity import DiversityConfig, collapse_alerts, trend_alerts
+    from synthloop.warehouse import Catalog
+
+    from synthloop.cli import _collapse
+
+    cfg = DiversityConfig()
+    typed = [*collapse_alerts({"distinct_2": 0.3}, {"distinct_2": 0.5}, cfg),
+             *trend_alerts([{"vendi": 6.59}, {"vendi": 6.45}, {"vendi": 6.27}], cfg)]
+    legacy = "diversity collapse: compression_ratio rose 50% (2 -> 3), more than the 20% allowed"
+    cat = Catalog(tmp_path)
+    for r, alerts in ((0, []), (1, [legacy]), (2, [a.to_dict() for a in typed])):
+        cat.finish_round("a", r, dataset_version=None, model_in=None, model_out=f"a-m{r}", promoted=True,
+                         reason="x", metrics={"eval": {}, "data": {"collapse_alerts": alerts}})
+    rows = [json.loads(x) for x in cli("status", "--name", "a", "--json", home=tmp_path).output.splitlines()]
+    assert rows[0]["collapse_alerts"] == []
+    assert rows[1]["collapse_alerts"] == [{"kind": "legacy", "metric": None, "before": None, "after": None,
+                                           "change": None, "rounds": None, "message": legacy}]
+    assert rows[2]["collapse_alerts"] == [a.to_dict() for a in typed]
+    assert rows[2]["collapse_alerts"][1] | {"change": None} == {
+        "kind": "trend", "metric": "vendi", "before": 6.59, "after": 6.27, "change": None, "rounds": 3,
+        "message": "diversity trend: vendi fell 3 rounds in a row (6.59 -> 6.45 -> 6.27, -4.9% in all)"}
+    assert [_collapse(r["collapse_alerts"]) for r in rows] == [
+        "", "[red]compression_ratio rose 50%[/]", "[red]distinct_2 fell 40%; vendi fell 3 rounds in a row[/]"]
+    assert _collapse([legacy]) == _collapse(rows[1]["collapse_alerts"])  # the string itself, as stored
+    table = cli("status", "--name", "a", home=tmp_path)
+    assert table.exit_code == 0 and "rose 50%" in table.output and "distinct_2 fell" in table.output, table.output
+
+
 def test_status_imports_neither_torch_nor_prefect(home):
     """`synthloop status` reads the catalog only: no torch, transformers or Prefect import (32 s before)."""
     res = subprocess.run([sys.executable, "-X", "importtime", "-m", "synthloop", "status", "--name", "fake",

@@ -20,6 +20,13 @@ What makes a run safe to kill and rerun:
   or moved home reads its own files; catalogs with absolute paths are migrated when opened;
 - cleanup deletes only what a crashed publish of this catalog left: a staging folder of a dead
   process, or a `v<N>` folder above the highest committed version holding only part files.
+
+Readers (`synthloop status`, `datasets list|show|diff|sql`, `pull`, `report`, `load(...)`) open
+the catalog with `Catalog.open_read(home)`: no folder is made, no DDL or migration runs, neither the
+run lock nor the write lock is taken, and the file is opened read-only. DuckDB still lets only one
+process open the file while another holds it read-write, so a reader that lands during a write
+waits for that write to end (a publish or a round record: short, and a running round releases the
+file between writes), never for the round.
 """
 
 from __future__ import annotations
@@ -122,18 +129,43 @@ def _now():
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+NO_CATALOG = "no catalog in {home}: run `synthloop run` first (or pass --home / set SYNTHLOOP_HOME)"
+
+
 class Catalog:
-    def __init__(self, home: str | os.PathLike | None = None, lock_timeout: float = 600.0):
+    def __init__(self, home: str | os.PathLike | None = None, lock_timeout: float = 600.0, *,
+                 read_only: bool = False):
+        """Open (and, unless `read_only`, create or migrate) the catalog of `home`.
+
+        `read_only=True` (or `Catalog.open_read(home)`) makes nothing and changes nothing: no
+        folder, no DDL, no path migration, no lock; a home without a catalog is a `CatalogError`.
+        Its writing methods (`write`, `publish`, `register_model`, `finish_round`, `forget_run`,
+        `run_lock`) refuse.
+        """
         self.home = home_dir(home)
         self.db_path = self.home / "catalog.duckdb"
         self.lock = FileLock(str(self.home / "catalog.lock"))
         self.lock_timeout = lock_timeout
+        self.read_only = read_only
+        if read_only:
+            if not self.db_path.is_file():
+                raise CatalogError(NO_CATALOG.format(home=self.home))
+            return
         if self.home.exists() and not self.home.is_dir():
             raise CatalogError(f"the home {self.home} is a file, not a folder; pass --home <folder>")
         self.home.mkdir(parents=True, exist_ok=True)
         with self.write() as con:
             con.execute(_DDL)
             self._migrate_paths(con)
+
+    @classmethod
+    def open_read(cls, home: str | os.PathLike | None = None) -> Catalog:
+        """The catalog of `home`, read-only (see `__init__`): what every command that only reads uses."""
+        return cls(home, read_only=True)
+
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise RuntimeError(f"{what}: the catalog at {self.home} was opened read-only (Catalog.open_read)")
 
     # -- paths -------------------------------------------------------------------------------
     def _stored(self, path: str | os.PathLike) -> str:
@@ -146,10 +178,23 @@ class Catalog:
         except ValueError:
             return str(p)  # a user's own model folder outside the home stays absolute
 
-    def _resolved(self, stored: str | None) -> str | None:
+    def _resolved(self, stored: str | None, own: str | None = None) -> str | None:
+        """The absolute path of a stored one. An absolute stored path (a catalog made before paths
+        were relative, opened read-only so not migrated) is read as `_migrate_paths` would rewrite
+        it, given the layout's own tail `own`."""
         if stored is None:
             return None
+        if os.path.isabs(stored) and own is not None:
+            stored = self._migrated(stored, own)
         return stored if os.path.isabs(stored) else str(self.home / stored)
+
+    def _migrated(self, path: str, own: str) -> str:
+        """An absolute `path` as it is kept now: relative when inside this home; in a copied or moved
+        home, its layout's own tail `own` (`data/<name>/v<N>`, `models/<id>`) when it ends so."""
+        new = self._stored(path)
+        if os.path.isabs(new) and Path(path).as_posix().endswith("/" + own):
+            new = own
+        return new
 
     def _migrate_paths(self, con) -> None:
         """Absolute paths (catalogs made before paths were relative) become relative: inside this
@@ -161,9 +206,7 @@ class Catalog:
             for k, path, own in con.execute(f"SELECT {key}, path, {tail} FROM {table}").fetchall():
                 if not os.path.isabs(path):
                     continue
-                new = self._stored(path)
-                if os.path.isabs(new) and Path(path).as_posix().endswith("/" + own):
-                    new = own
+                new = self._migrated(path, own)
                 if new != path:
                     changes.append((table, key, k, new))
         for table, key, k, new in changes:
@@ -179,6 +222,7 @@ class Catalog:
         for the message a second run prints; a record left by a holder that died is reported as
         stale and taken over. `wait=False` refuses at once instead of waiting.
         """
+        self._writable("run_lock")
         path = self.home / "run.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -217,6 +261,7 @@ class Catalog:
     @contextmanager
     def write(self):
         """A read-write connection held under the cross-process lock."""
+        self._writable("write")
         try:
             self.lock.acquire(timeout=0)
         except Timeout:
@@ -253,7 +298,13 @@ class Catalog:
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
         with self.read() as con:
-            cur = con.execute(sql, params or [])
+            try:
+                cur = con.execute(sql, params or [])
+            except duckdb.CatalogException as e:
+                if not self.read_only:
+                    raise
+                # Opened read-only, nothing made the tables: a DuckDB file that is not a catalog.
+                raise _unreadable(self.db_path, e) from None
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, row)) for row in cur.fetchall()]
 
@@ -296,6 +347,7 @@ class Catalog:
         by default the previous version of `name`. Row counts by verdict and drop reason are
         recorded with it.
         """
+        self._writable("publish")
         check_name(name)
         files = list(rows) if isinstance(rows, list) and rows and isinstance(rows[0], Path) else None
         root = self.home / "data" / name
@@ -370,9 +422,20 @@ class Catalog:
         return table
 
     def _decode(self, row: dict) -> dict:
+        for key in ("parents", "counts"):  # columns added later: absent from an old catalog opened read-only
+            row.setdefault(key, None)
         row = _decode(row)
-        row["path"] = self._resolved(row.get("path"))
+        own = f"data/{row['name']}/v{row['version']}" if "name" in row and "version" in row else None
+        row["path"] = self._resolved(row.get("path"), own)
         return row
+
+    def config_hashes(self, names: list[str]) -> set[str]:
+        """The config hashes the versions of these datasets were published with (None left out)."""
+        if not names:
+            return set()
+        rows = self.query(f"SELECT DISTINCT config_hash FROM datasets WHERE name IN ({', '.join('?' * len(names))})",
+                          list(names))
+        return {r["config_hash"] for r in rows} - {None}
 
     def versions(self, name: str | None = None) -> list[dict]:
         """Catalog rows of every version of `name` (of every dataset if None), JSON fields decoded."""
@@ -399,7 +462,7 @@ class Catalog:
         if not rows:
             return None
         rows[0]["metrics"] = json.loads(rows[0]["metrics"] or "{}")
-        rows[0]["path"] = self._resolved(rows[0]["path"])
+        rows[0]["path"] = self._resolved(rows[0]["path"], f"models/{model_id}")
         return rows[0]
 
     # -- rounds ------------------------------------------------------------------------------
@@ -417,6 +480,25 @@ class Catalog:
         for r in rows:
             r["metrics"] = json.loads(r["metrics"] or "{}")
         return rows
+
+    # -- forgetting a run --------------------------------------------------------------------
+    def forget_run(self, run: str) -> list[str]:
+        """Remove run `run` from the catalog, in one transaction: its datasets (`run`, `run-seed`,
+        `run-train`), its rounds and the models it made (`<run>-m<N>`, matched whole: no LIKE, so
+        `demo` never touches `demo-mix` and `_` is no wildcard). Returns the paths of the models
+        forgotten. Files are left alone: deleting the run's folders is the caller's."""
+        check_name(run, "run name")
+        owned = re.compile(re.escape(run) + r"-m[0-9]+")
+        with self.write() as con:
+            con.execute("BEGIN TRANSACTION")
+            models = [(m, p) for m, p in con.execute("SELECT model_id, path FROM models").fetchall()
+                      if owned.fullmatch(m)]
+            con.execute("DELETE FROM datasets WHERE name IN (?, ?, ?)", [run, f"{run}-seed", f"{run}-train"])
+            con.execute("DELETE FROM rounds WHERE run = ?", [run])
+            for model_id, _ in models:
+                con.execute("DELETE FROM models WHERE model_id = ?", [model_id])
+            con.execute("COMMIT")
+        return [self._resolved(p, f"models/{m}") for m, p in models]
 
 
 def _connect(path: Path, read_only: bool):

@@ -4,7 +4,7 @@
 
 Same look as the quality report: its stylesheet (`templates/_style.html`), its jinja2 environment
 (autoescape on, so every value from the data is escaped by the template) and its plot helpers
-(`warehouse/report.py`). Self-contained (plots inlined as PNG). It renders from the result dict
+(`warehouse/look.py`). Self-contained (plots inlined as PNG). It renders from the result dict
 alone, so the JSON beside it renders the same page again.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
-from . import report as look
+from . import look
 
 _SHADES = ("#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
 
@@ -36,12 +36,12 @@ def write_experiment(res: dict, out_dir: str | Path) -> dict[str, Path]:
 
 def render(res: dict) -> str:
     name = res["experiment"]
-    with rc_context(look._RC):
+    with rc_context(look.RC):
         plot = {"noise": _plot_noise, "collapse": _plot_collapse, "passk": _plot_passk}[name](res["rows"])
     cols = columns(res["rows"])
     arms = [{"run": a["run"], "arm": a["label"], "seed": a["seed"], "final model": a["model"],
              "setting": json.dumps(a["setting"])} for a in res["arms"]]
-    return look._ENV.get_template("experiment.html").render(
+    return look.ENV.get_template("experiment.html").render(
         res=res, about=_ABOUT[name], plot=plot, cols=cols, rows=[[cell(r, c) for c in cols] for r in res["rows"]],
         arms=arms, config_json=json.dumps({"experiment": res["spec"], "loop": res["config"]}, indent=2),
     )
@@ -79,13 +79,13 @@ def _grid(nrows: int, ncols: int, w: float, h: float):
 
 
 def _plot_noise(rows: list[dict]) -> str:
-    fig, ax = look._fig(6.4, 3.4)
+    fig, ax = look.figure(6.4, 3.4)
     boot = next(r for r in rows if r["noise"] == "-")
     clean = next(r for r in rows if r["noise"] == "clean")
-    ax.axhline(clean["accuracy"], color=look._GREEN, ls="--", label="clean control")
-    ax.axhspan(clean["accuracy_min"], clean["accuracy_max"], color=look._GREEN, alpha=0.1)
-    ax.axhline(boot["accuracy"], color=look._GREY, ls=":", label="bootstrap (no fine-tuning)")
-    for kind, color in (("static", look._BLUE), ("dynamic", look._RED)):
+    ax.axhline(clean["accuracy"], color=look.GREEN, ls="--", label="clean control")
+    ax.axhspan(clean["accuracy_min"], clean["accuracy_max"], color=look.GREEN, alpha=0.1)
+    ax.axhline(boot["accuracy"], color=look.GREY, ls=":", label="bootstrap (no fine-tuning)")
+    for kind, color in (("static", look.BLUE), ("dynamic", look.RED)):
         cells = sorted((r for r in rows if r["noise"] == kind), key=lambda r: r["share"])
         if cells:
             ax.errorbar([r["share"] for r in cells], [r["accuracy"] for r in cells], fmt="-o", color=color,
@@ -97,7 +97,7 @@ def _plot_noise(rows: list[dict]) -> str:
     ax.set_xlabel("share of training samples noised")
     ax.set_ylabel("held-out accuracy (greedy)")
     ax.legend(frameon=False, fontsize=8)
-    return look._png(fig)
+    return look.png(fig)
 
 
 def _plot_collapse(rows: list[dict]) -> str:
@@ -107,7 +107,7 @@ def _plot_collapse(rows: list[dict]) -> str:
               ("distinct_2", "kept data: distinct-2"), ("vendi", "kept data: Vendi score")]
     fig, axes = _grid(2, 3, 12, 6)
     for ax, (key, title) in zip(axes.flat, panels):
-        for arm, color in (("loop", look._GREEN), ("keep-all", look._RED)):
+        for arm, color in (("loop", look.GREEN), ("keep-all", look.RED)):
             pts = [r for r in rows if r["arm"] == arm and r[key] is not None]
             if pts:
                 _band(ax, [r["round"] for r in pts], pts, key, color, arm)
@@ -116,7 +116,7 @@ def _plot_collapse(rows: list[dict]) -> str:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    return look._png(fig)
+    return look.png(fig)
 
 
 def _plot_passk(rows: list[dict]) -> str:
@@ -133,7 +133,7 @@ def _plot_passk(rows: list[dict]) -> str:
         ax.set_title(f"{'long SFT' if arm == 'sft' else 'expert iteration'}: pass@k by checkpoint", fontsize=10)
         ax.set_xlabel("k")
     ax = axes[2]
-    for arm, color in (("sft", look._BLUE), ("ei", look._GREEN)):
+    for arm, color in (("sft", look.BLUE), ("ei", look.GREEN)):
         pts = [r for r in rows if r["arm"] == arm]
         _band(ax, [r["checkpoint"] for r in pts], pts, "pass@1", color, f"{arm} pass@1", "--o")
         _band(ax, [r["checkpoint"] for r in pts], pts, f"pass@{ks[-1]}", color, f"{arm} pass@{ks[-1]}")
@@ -143,7 +143,7 @@ def _plot_passk(rows: list[dict]) -> str:
         ax.set_ylim(0, 1.02)
         ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
-    return look._png(fig)
+    return look.png(fig)
 
 
 # -- tables ----------------------------------------------------------------------------------

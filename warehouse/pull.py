@@ -46,7 +46,7 @@ def to_arrow(ref: str, split: str = "train", columns: list[str] | None = None, f
     if format != "rows":
         need = ["prompt", "completion"]
     read = None if need is None else list(dict.fromkeys(need + ["kept"]))
-    table = Catalog(home).read_table(ref, columns=read, kept_only=split == "train")
+    table = Catalog.open_read(home).read_table(ref, columns=read, kept_only=split == "train")
     if need is not None:
         table = table.select(need)
     if format == "messages":
@@ -82,7 +82,7 @@ def export(ref: str, out_dir: str | os.PathLike, file_format: str = "parquet", s
     """
     if file_format not in FILE_FORMATS:
         raise CatalogError(f"unknown file format {file_format!r}: use one of {', '.join(FILE_FORMATS)}")
-    info = Catalog(home).resolve(ref)
+    info = Catalog.open_read(home).resolve(ref)
     table = to_arrow(f"{info['name']}@{info['version']}", split, columns, format, home)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

@@ -11,24 +11,17 @@ sampler names) is escaped by the template, not by hand. Plots are drawn on matpl
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
 from pathlib import Path
 
-import jinja2
 from matplotlib import rc_context
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .catalog import Catalog
+from .look import BLUE, ENV, GREEN, GREY, RC, RED, figure, png
 from .summary import summarize
 
-_BLUE, _GREEN, _RED, _GREY = "#3b6ea8", "#4a9a5b", "#c0504d", "#8c8c8c"
-_RC = {"text.usetex": False}
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("synthloop.warehouse", "templates"),
-                          autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 # Calculator annotations are a file-domain completion's steps; elsewhere a step is a line.
 _ANNOTATION = re.compile(r"<<[^<>\n]{1,200}>>")
 
@@ -46,7 +39,7 @@ def write_report(cat: Catalog, ref: str, out: str | Path | None = None, n_sample
 
 def render(s: dict) -> str:
     """The whole page for a summary from `summary.summarize`."""
-    with rc_context(_RC):
+    with rc_context(RC):
         plots = {
             "by_sampler": _plot_by(s["by_sampler"], "sampler"),
             "by_difficulty": _plot_by(s["by_difficulty"], "difficulty"),
@@ -58,7 +51,7 @@ def render(s: dict) -> str:
             "heatmap": _plot_heatmap(s["history"]),
             "allocation": _plot_allocation(s["history"]),
         }
-    return _ENV.get_template("report.html").render(
+    return ENV.get_template("report.html").render(
         s=s, i=s["info"], plots=plots, cards=_cards(s), lineage=_lineage(s["info"]),
         history=_history_rows(s["history"]), score_changes=_score_changes(s), problems=_by_problem(s["samples"]),
         config_json=json.dumps(s["config"], indent=2, default=str), fmt=_fmt,
@@ -66,13 +59,6 @@ def render(s: dict) -> str:
 
 
 # -- plots -----------------------------------------------------------------------------------
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    FigureCanvasAgg(fig)  # attaches itself to the figure: savefig then needs no pyplot
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def _t(text) -> str:
     """User text for a matplotlib label: `$` escaped, so it is never read as mathtext.
 
@@ -82,63 +68,54 @@ def _t(text) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _fig(w=5.6, h=3.0, ncols=1):
-    fig = Figure(figsize=(w, h))
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    for ax in axes:
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.grid(axis="y", alpha=0.3)
-    return fig, axes if ncols > 1 else axes[0]
-
-
 def _plot_by(rows: list[dict], key: str) -> str | None:
     if not rows:
         return None
-    fig, ax = _fig()
+    fig, ax = figure()
     xs = range(len(rows))
-    ax.bar([x - 0.2 for x in xs], [r["pass_rate"] or 0 for r in rows], 0.4, label="correct", color=_BLUE)
-    ax.bar([x + 0.2 for x in xs], [r["kept_rate"] or 0 for r in rows], 0.4, label="kept", color=_GREEN)
+    ax.bar([x - 0.2 for x in xs], [r["pass_rate"] or 0 for r in rows], 0.4, label="correct", color=BLUE)
+    ax.bar([x + 0.2 for x in xs], [r["kept_rate"] or 0 for r in rows], 0.4, label="kept", color=GREEN)
     ax.set_xticks(list(xs), [_t(r[key]) for r in rows])
     ax.set_ylim(0, 1)
     ax.set_xlabel(key)
     ax.set_ylabel("share of samples")
     ax.legend(frameon=False)
-    return _png(fig)
+    return png(fig)
 
 
 def _plot_drops(rows: list[dict]) -> str | None:
     if not rows:
         return None
-    fig, ax = _fig(h=0.5 + 0.4 * len(rows))
-    ax.barh([_t(r["reason"]) for r in rows][::-1], [r["n"] for r in rows][::-1], color=_RED)
+    fig, ax = figure(h=0.5 + 0.4 * len(rows))
+    ax.barh([_t(r["reason"]) for r in rows][::-1], [r["n"] for r in rows][::-1], color=RED)
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel("rows dropped")
-    return _png(fig)
+    return png(fig)
 
 
 def _plot_clusters(sizes: list[dict]) -> str | None:
     if not sizes:
         return None
-    fig, ax = _fig()
-    ax.bar([str(r["size"]) for r in sizes], [r["clusters"] for r in sizes], color=_BLUE)
+    fig, ax = figure()
+    ax.bar([str(r["size"]) for r in sizes], [r["clusters"] for r in sizes], color=BLUE)
     ax.set_xlabel("cluster size (rows)")
     ax.set_ylabel("clusters")
     ax.set_yscale("log")
-    return _png(fig)
+    return png(fig)
 
 
 def _plot_lengths(rows: list[dict]) -> str | None:
     if not rows:
         return None
-    fig, axes = _fig(10, 3.0, ncols=2)
+    fig, axes = figure(10, 3.0, ncols=2)
     for ax, key, label in zip(axes, ("n_tokens", "chars"), ("tokens per completion", "characters per completion")):
         kept = [r[key] for r in rows if r["kept"] and r[key] is not None]
         dropped = [r[key] for r in rows if not r["kept"] and r[key] is not None]
-        ax.hist([kept, dropped], bins=30, stacked=True, color=[_GREEN, _GREY], label=["kept", "dropped"])
+        ax.hist([kept, dropped], bins=30, stacked=True, color=[GREEN, GREY], label=["kept", "dropped"])
         ax.set_xlabel(label)
         ax.set_ylabel("rows")
         ax.legend(frameon=False)
-    return _png(fig)
+    return png(fig)
 
 
 def _rounds_axis(ax, hist):
@@ -150,7 +127,7 @@ def _rounds_axis(ax, hist):
 def _plot_eval(hist: list[dict]) -> str | None:
     if not hist:
         return None
-    fig, ax = _fig()
+    fig, ax = figure()
     k = next((h["k"] for h in hist if h["k"]), "k")
     for key, label in (("accuracy", "held-out accuracy"), ("pass_at_k", f"pass@{k}"), ("maj_at_k", f"maj@{k}")):
         pts = [(h["round"], h["eval"][key]) for h in hist if key in h["eval"]]
@@ -161,7 +138,7 @@ def _plot_eval(hist: list[dict]) -> str | None:
     _rounds_axis(ax, hist)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(frameon=False, fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def _plot_diversity(hist: list[dict]) -> str | None:
@@ -176,7 +153,7 @@ def _plot_diversity(hist: list[dict]) -> str | None:
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, key in zip(axes, keys):
         pts = [(h["round"], h["scores"][key]) for h in hist if key in h["scores"]]
-        ax.plot(*zip(*pts), marker="o", color=_BLUE)
+        ax.plot(*zip(*pts), marker="o", color=BLUE)
         ax.set_title(_t(key), fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(labelsize=7)
@@ -186,7 +163,7 @@ def _plot_diversity(hist: list[dict]) -> str | None:
     for ax in axes[len(keys):]:
         ax.set_visible(False)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def _plot_heatmap(hist: list[dict]) -> str | None:
@@ -198,7 +175,7 @@ def _plot_heatmap(hist: list[dict]) -> str | None:
     diffs = sorted({d for h in rounds for d in h["by_difficulty"]})
     grid = [[h["by_difficulty"].get(d) for h in rounds] for d in diffs]
     data = [[float("nan") if v is None else v for v in row] for row in grid]
-    fig, ax = _fig(1.6 + 0.7 * len(rounds), 0.9 + 0.45 * len(diffs))
+    fig, ax = figure(1.6 + 0.7 * len(rounds), 0.9 + 0.45 * len(diffs))
     ax.grid(False)
     im = ax.imshow(data, vmin=0, vmax=1, cmap="viridis", aspect="auto", origin="lower")
     for y, row in enumerate(grid):
@@ -217,7 +194,7 @@ def _plot_heatmap(hist: list[dict]) -> str | None:
     ax.set_xlabel("round")
     ax.set_ylabel("difficulty")
     fig.colorbar(im, ax=ax, fraction=0.05, label="held-out accuracy")
-    return _png(fig)
+    return png(fig)
 
 
 def _plot_allocation(hist: list[dict]) -> str | None:
@@ -225,7 +202,7 @@ def _plot_allocation(hist: list[dict]) -> str | None:
     if not hist:
         return None
     samplers = sorted({k for h in hist for k in h["allocation"]})
-    fig, ax = _fig()
+    fig, ax = figure()
     bottom = [0.0] * len(hist)
     for name in samplers:
         vals = [h["allocation"].get(name, 0.0) for h in hist]
@@ -235,7 +212,7 @@ def _plot_allocation(hist: list[dict]) -> str | None:
     ax.set_ylabel("share of samples")
     ax.set_ylim(0, 1)
     ax.legend(frameon=False, fontsize=8, bbox_to_anchor=(1.0, 1.0), loc="upper left")
-    return _png(fig)
+    return png(fig)
 
 
 # -- what the template shows -----------------------------------------------------------------

@@ -103,16 +103,20 @@ def scores(metrics: dict) -> dict[str, float]:
 
 def alerts(metrics: dict) -> list[str]:
     """Warnings recorded with the metrics (e.g. a diversity collapse alert), as readable lines.
+    A typed alert (`filters.diversity.Alert`, kept as a dict) reads as its message; one kept
+    before alerts were typed is a plain string.
 
     >>> alerts({"collapse_alert": "distinct-2 fell 40%", "alerts": ["a"], "ok": 1, "x_alert": None})
     ['collapse_alert: distinct-2 fell 40%', 'a']
+    >>> alerts({"collapse_alerts": [{"kind": "trend", "metric": "vendi", "message": "vendi fell 3 rounds"}, "old"]})
+    ['vendi fell 3 rounds', 'old']
     """
     out = []
     for k, v in metrics.items():
         if "alert" not in k and "collapse" not in k or v in (None, False, [], {}, ""):
             continue
         if isinstance(v, list):
-            out += [str(x) for x in v]
+            out += [x["message"] if isinstance(x, dict) and x.get("message") else str(x) for x in v]
         elif k == "alerts" and isinstance(v, dict):
             out += [f"{kk}: {vv}" for kk, vv in v.items()]
         elif not isinstance(v, (int, float)) or isinstance(v, bool):
