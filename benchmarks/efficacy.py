@@ -36,8 +36,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import yaml
-from synthloop.flows import stages
-from synthloop.flows.config import LoopConfig, default_config_text
+from synthloop.loop.bootstrap import bootstrap
+from synthloop.loop.config import LoopConfig, default_config_text
+from synthloop.loop.records import incumbent
+from synthloop.loop.steps import run_round
 from synthloop.warehouse import Catalog
 
 SMALL = {  # minutes, not tens of minutes: checks the machinery, not the targets
@@ -119,14 +121,6 @@ def share_bootstrap(cat: Catalog, src: LoopConfig, dst: LoopConfig) -> None:
                      promoted=True, reason="bootstrap (shared)", metrics=r0["metrics"])
 
 
-def run_round(cat: Catalog, cfg: LoopConfig, r: int) -> dict:
-    model = stages.incumbent(cat, cfg.name)
-    final, metrics = stages.data_stages(cat, cfg, r, model)
-    v = stages.publish(cat, cfg, r, final, metrics, model["model_id"])
-    cand = stages.finetune(cat, cfg, r, model, v)
-    return stages.decide(cat, cfg, r, cand, model, v, metrics.to_dict())
-
-
 def by_length(ev: dict) -> dict[int, float]:
     return {int(k): v["accuracy"] for k, v in sorted(ev["by_difficulty"].items(), key=lambda kv: int(kv[0]))}
 
@@ -143,7 +137,7 @@ def max_len_90(acc: dict[int, float]) -> int:
 
 def run_loop(cat: Catalog, cfg: LoopConfig, rounds: int, deadline: float) -> tuple[list[dict], float]:
     """Rounds of `cfg` (its round 0 already recorded); one row per round; stops past `deadline`."""
-    ev0 = stages.incumbent(cat, cfg.name)["metrics"]["eval"]
+    ev0 = incumbent(cat, cfg.name).metrics["eval"]
     rows = [{"round": 0, "tokens": 0, "acc": ev0["accuracy"], "by_len": by_length(ev0),
              "passk": ev0["pass_at_k"], "frontier": None, "promoted": True}]
     tokens, secs = 0, 0.0
@@ -154,13 +148,13 @@ def run_loop(cat: Catalog, cfg: LoopConfig, rounds: int, deadline: float) -> tup
         t = time.perf_counter()
         done = run_round(cat, cfg, r)
         secs += time.perf_counter() - t
-        tokens += done["metrics"]["data"]["tokens"]
-        inc = stages.incumbent(cat, cfg.name)["metrics"]["eval"]  # what the next round uses
-        course = done["metrics"]["data"].get("curriculum", {})
+        tokens += done.metrics["data"]["tokens"]
+        inc = incumbent(cat, cfg.name).metrics["eval"]  # what the next round uses
+        course = done.metrics["data"].get("curriculum", {})
         mix = {int(d): v["problems"] for d, v in course.get("by_difficulty", {}).items() if v["problems"]}
         rows.append({"round": r, "tokens": tokens, "acc": inc["accuracy"], "by_len": by_length(inc),
                      "passk": inc["pass_at_k"], "frontier": course.get("frontier"), "mix": mix,
-                     "promoted": done["promoted"]})
+                     "promoted": done.promoted})
         x = rows[-1]
         print(f"{cfg.name:5s} round {r}: tokens={tokens:>9,d} acc={x['acc']:.3f} pass@k={x['passk']:.3f} "
               f"frontier={x['frontier']} mix={mix} by_len=" + " ".join(f"{d}:{100 * a:.0f}" for d, a in x["by_len"].items())
@@ -247,18 +241,18 @@ def main(argv=None) -> None:
     if args.tag and cat.model("ours-m0"):  # a variant: the very bootstrap model of the untagged run
         share_bootstrap(cat, configs(args.size, args.rounds, overrides(args.set))["ours"], ours)
     else:
-        stages.bootstrap(cat, ours)
+        bootstrap(cat, ours)
     for name in ("fixed", "naive"):
         share_bootstrap(cat, ours, cfgs[name])
     boot_s = time.perf_counter() - t_start
     print(f"bootstrap: {boot_s / 60:.1f} min; by length " +
-          " ".join(f"{d}:{100 * a:.0f}" for d, a in by_length(stages.incumbent(cat, ours.name)['metrics']['eval']).items()), flush=True)
+          " ".join(f"{d}:{100 * a:.0f}" for d, a in by_length(incumbent(cat, ours.name).metrics['eval']).items()), flush=True)
 
     results, secs = {}, {}
     for name in loops:
         cfg = cfgs[name]
         if name == "sort":
-            stages.bootstrap(cat, cfg)
+            bootstrap(cat, cfg)
         n = args.rounds if name == "ours" else (args.other_rounds or args.rounds)
         results[name], secs[name] = run_loop(cat, cfg, n, deadline)
         if args.save:  # after each loop: a run cut short keeps what it measured

@@ -44,12 +44,16 @@ import yaml
 from efficacy import share_bootstrap
 from synthloop.domains import Problem
 from synthloop.domains.file import FileDomain
-from synthloop.flows import stages
-from synthloop.flows.config import LoopConfig
-from synthloop.flows.starter import write_starter
 from synthloop.generators.base import Request, Sampler
 from synthloop.generators.choose import cpu_kind
 from synthloop.generators.prompts import prompt_format
+from synthloop.loop.backend import GENERATING, backend_for, release_backend
+from synthloop.loop.bootstrap import bootstrap
+from synthloop.loop.config import LoopConfig
+from synthloop.loop.records import RoundRecord, incumbent, model_ref
+from synthloop.loop.starter import write_starter
+from synthloop.loop.steps import Timed
+from synthloop.loop.steps import run_round as loop_round
 from synthloop.training.evaluate import wilson
 from synthloop.training.gate import paired_gain
 from synthloop.warehouse import Catalog
@@ -148,8 +152,8 @@ def greedy_replies(cfg: LoopConfig, model_path: str, prompts: list[str], max_new
     """Greedy replies through the round's own backend (the engine the loop already holds)."""
     fmt = prompt_format(model_path, cfg.generation.prompt_format)
     sampler = Sampler("bench-greedy", temperature=0.0, max_new_tokens=max_new_tokens)
-    with stages._GENERATING:
-        backend = stages.backend_for(cfg, model_path, evaluating=True)
+    with GENERATING:
+        backend = backend_for(cfg, model_path, evaluating=True)
         outs = backend.generate([Request(fmt(p), sampler, 0) for p in prompts])
     return [o.text for o in outs]
 
@@ -187,20 +191,17 @@ def arm_configs(starter: dict, rounds: int, over: dict) -> dict[str, LoopConfig]
             "naive": LoopConfig.model_validate(merge(base, NAIVE) | {"name": "naive"})}
 
 
-def run_round(cat: Catalog, cfg: LoopConfig, r: int) -> tuple[dict, dict]:
-    """One round through the stages the Prefect flow calls, with the seconds of each."""
-    model = stages.incumbent(cat, cfg.name)
-    t0 = time.perf_counter()
-    final, metrics = stages.data_stages(cat, cfg, r, model)
-    v = stages.publish(cat, cfg, r, final, metrics, model["model_id"])
-    t1 = time.perf_counter()
-    cand = stages.finetune(cat, cfg, r, model, v)
-    t2 = time.perf_counter()
-    done = stages.decide(cat, cfg, r, cand, model, v, metrics.to_dict())
-    train_s = ((cand.get("metrics") or {}).get("train") or {}).get("seconds", 0.0) if cand.get("model_id") else 0.0
-    return done, {"data_s": t1 - t0, "train_s": train_s, "eval_s": (t2 - t1) - train_s,
-                  "tokens": metrics.tokens, "generated": metrics.generated, "kept": metrics.kept,
-                  "correct": metrics.correct}
+def run_round(cat: Catalog, cfg: LoopConfig, r: int) -> tuple[RoundRecord, dict]:
+    """One round, the loop's own (loop/steps.py), with the seconds of its steps."""
+    timed = Timed()
+    done = loop_round(cat, cfg, r, timed)
+    t = timed.seconds
+    cand = model_ref(cat, done.model_out) if done.model_out != done.model_in else None
+    train_s = (cand.train or {}).get("seconds", 0.0) if cand else 0.0
+    data = done.metrics["data"]
+    return done, {"data_s": sum(v for k, v in t.items() if k not in ("finetune", "decide")), "train_s": train_s,
+                  "eval_s": t.get("finetune", 0.0) - train_s, "tokens": data["tokens"],
+                  "generated": data["generated"], "kept": data["kept"], "correct": data["correct"]}
 
 
 def pct(x: float) -> str:
@@ -213,13 +214,13 @@ def ci(k: int, n: int) -> str:
 
 
 def row_of(cat: Catalog, cfg: LoopConfig, r: int, side: dict, base: dict, m0_eval: dict, times: dict | None) -> dict:
-    inc = stages.incumbent(cat, cfg.name)
-    ev = inc["metrics"]["eval"]
+    inc = incumbent(cat, cfg.name)
+    ev = inc.metrics["eval"]
     pp = ev["per_problem"]
     g = paired_gain(pp, m0_eval["per_problem"])
     ug = paired_gain(side["unseen"], base["unseen"])
     fg = paired_gain(side["probe"], base["probe"])
-    return {"arm": cfg.name, "round": r, "model": inc["model_id"], "heldout_n": len(pp),
+    return {"arm": cfg.name, "round": r, "model": inc.model_id, "heldout_n": len(pp),
             "acc": ev["accuracy"], "acc_k": sum(pp.values()), "pass_at_k": ev["pass_at_k"],
             "gain": g.mean, "gain_low": g.low, "gain_high": g.high,
             "unseen_n": len(side["unseen"]), "unseen_k": sum(side["unseen"].values()), "unseen_gain": ug.mean,
@@ -287,31 +288,31 @@ def main(argv=None) -> None:
 
     cat = Catalog(home)
     t0 = time.perf_counter()
-    stages.bootstrap(cat, cfgs["loop"])  # imports the model (once) and evaluates it: round 0
-    m0 = stages.incumbent(cat, "loop")
-    base = side_checks(cfgs["loop"], m0["path"], unseen, probe, max_new)
+    bootstrap(cat, cfgs["loop"])  # imports the model (once) and evaluates it: round 0
+    m0 = incumbent(cat, "loop")
+    base = side_checks(cfgs["loop"], m0.path, unseen, probe, max_new)
     r0_s = time.perf_counter() - t0
-    rows = [row_of(cat, cfgs["loop"], 0, base, base, m0["metrics"]["eval"], None) | {"arm": "base"}]
+    rows = [row_of(cat, cfgs["loop"], 0, base, base, m0.metrics["eval"], None) | {"arm": "base"}]
     show(rows[0])
     print(f"round 0 (import + evaluation + side checks): {r0_s / 60:.1f} min", flush=True)
     minutes = {}
     for arm in arms:
         cfg = cfgs[arm]
         if arm != "loop":
-            stages.release_backend()
+            release_backend()
             share_bootstrap(cat, cfgs["loop"], cfg)  # round 0 of both arms: the same imported model
         t_arm = time.perf_counter()
         for r in range(1, rounds + 1):
             done, times = run_round(cat, cfg, r)
             t = time.perf_counter()
-            side = side_checks(cfg, stages.incumbent(cat, cfg.name)["path"], unseen, probe, max_new)
+            side = side_checks(cfg, incumbent(cat, cfg.name).path, unseen, probe, max_new)
             times["side_s"] = time.perf_counter() - t
-            rows.append(row_of(cat, cfg, r, side, base, m0["metrics"]["eval"], times)
-                        | {"promoted": done["promoted"], "reason": done["reason"]})
+            rows.append(row_of(cat, cfg, r, side, base, m0.metrics["eval"], times)
+                        | {"promoted": done.promoted, "reason": done.reason})
             show(rows[-1])
-            print(f"      gate: {done['reason'][:300]}", flush=True)
+            print(f"      gate: {done.reason[:300]}", flush=True)
         minutes[arm] = (time.perf_counter() - t_arm) / 60
-        stages.release_backend()
+        release_backend()
     wall = (time.perf_counter() - t_start) / 60
     last = {a: [x for x in rows if x["arm"] == a][-1] for a in arms}
     loop = last.get("loop", rows[0])

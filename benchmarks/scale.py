@@ -45,7 +45,7 @@ def synthetic_round(home: Path, n: int, shard_size: int, seed: int = 0):
     """A round's parts and generated shards: n addition samples, K per problem."""
     import pyarrow as pa
     from synthloop.domains import Addition
-    from synthloop.flows import shards
+    from synthloop.loop import shards
 
     dom = Addition()
     rng = random.Random(seed)
@@ -82,8 +82,11 @@ def stages_child(n: int, shard_size: int) -> dict:
     """One size, in this (fresh) process: the CPU stages timed one by one."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    from synthloop.flows import stages
-    from synthloop.flows.config import LoopConfig
+    from synthloop.loop.config import LoopConfig
+    from synthloop.loop.filter import dedup, verify
+    from synthloop.loop.plan import RoundPlan, round_course
+    from synthloop.loop.publish import publish
+    from synthloop.loop.score import score
     from synthloop.warehouse import Catalog
 
     cfg = LoopConfig.model_validate({"name": "bench", "diversity": {"embeddings": False},
@@ -95,16 +98,17 @@ def stages_child(n: int, shard_size: int) -> dict:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t = {}
         t0 = time.perf_counter()
-        verified = [stages.verify(cfg, p, s)[0] for p, s in zip(parts, generated)]
+        verified = [verify(cfg, p, s)[0] for p, s in zip(parts, generated)]
         t["verify"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        final, found = stages.dedup(cat, cfg, 1, verified)
+        final, found = dedup(cat, cfg, 1, verified)
         t["dedup"] = time.perf_counter() - t0
+        planned = RoundPlan(1, parts, None, round_course(cat, cfg, 1))  # what `plan` records (not timed)
         t0 = time.perf_counter()
-        metrics = stages.score(cat, cfg, 1, final)
+        metrics = score(cat, cfg, 1, final, planned)
         t["score"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        version = stages.publish(cat, cfg, 1, final, metrics, "bench-m0")
+        version = publish(cat, cfg, 1, final, metrics, "bench-m0").version
         t["publish"] = time.perf_counter() - t0
         info = cat.resolve(f"bench@{version}")
     total = sum(t.values())
@@ -124,7 +128,8 @@ def run_size(n: int, shard_size: int) -> dict:
 def demo_like(home: Path, problems: int, runner: str, workers: int = 1):
     """The demo config's round shape (problems x 2 samples, its model shape), on a model built here
     with random weights (speed, not quality): the catalog holds it as the promoted round-0 model."""
-    from synthloop.flows.config import load_config
+    from synthloop.loop.config import load_config
+    from synthloop.loop.records import incumbent
     from synthloop.training import model as model_lib
     from synthloop.warehouse import Catalog
 
@@ -142,7 +147,7 @@ def demo_like(home: Path, problems: int, runner: str, workers: int = 1):
         cat.register_model("demo-m0", path, round=0, parent=None, status="promoted", metrics={"eval": {}})
         cat.finish_round("demo", 0, dataset_version=None, model_in=None, model_out="demo-m0", promoted=True,
                          reason="bench", metrics={})
-    return cfg, cat, cat.model("demo-m0")
+    return cfg, cat, incumbent(cat, "demo")
 
 
 def generation_and_overhead(problems: int) -> dict:
@@ -150,14 +155,16 @@ def generation_and_overhead(problems: int) -> dict:
     from prefect import flow, unmapped
     from prefect.testing.utilities import prefect_test_harness
     from synthloop.flows import round as round_mod
-    from synthloop.flows import stages
     from synthloop.flows.execution import resources, task_runner
+    from synthloop.loop.generate import generate
+    from synthloop.loop.plan import plan
+    from synthloop.loop.steps import scored_steps
 
     @flow
     def generate_only(cfg, model, parts) -> float:
         t0 = time.perf_counter()
         with resources(cfg.execution, "generate"):
-            [f.result() for f in round_mod.generate.map(unmapped(cfg), unmapped(1), unmapped(model), parts)]
+            [f.result() for f in round_mod.TASKS[generate].map(unmapped(cfg), unmapped(1), unmapped(model), parts)]
         return time.perf_counter() - t0
 
     out = {}
@@ -166,17 +173,17 @@ def generation_and_overhead(problems: int) -> dict:
         walls = {}
         for w in (1, 2):
             cfg, cat, model = demo_like(home, problems, "ray", w)
-            parts, _ = stages.plan(cat, cfg, 1)
+            parts = plan(cat, cfg, 1).parts
             walls[w] = generate_only.with_options(task_runner=task_runner(cfg.execution))(cfg, model, parts)
             print(f"generation, {w} Ray worker(s): {sum(p.samples for p in parts)} samples in {walls[w]:.1f} s "
                   f"({len(parts)} parts)", flush=True)
         out["workers2_over_1"] = f"{walls[1] / walls[2]:.2f}"
         # Overhead: the round's data stages through Prefect (local runner) vs the same calls direct.
         warm, cat, model = demo_like(home, 16, "local")
-        stages.data_stages(cat, warm, 1, model)  # imports, numba's cache and the model load, once
+        scored_steps(cat, warm, 1, model)  # imports, numba's cache and the model load, once
         cfg, cat, model = demo_like(home, problems, "local")
         t0 = time.perf_counter()
-        stages.data_stages(cat, cfg, 1, model)
+        scored_steps(cat, cfg, 1, model)
         direct = time.perf_counter() - t0
         t0 = time.perf_counter()
         round_mod.data_flow.with_options(task_runner=task_runner(cfg.execution))(str(home), cfg, 1, model)

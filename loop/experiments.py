@@ -109,7 +109,7 @@ def merge(base: dict, over: dict) -> dict:
 
 def validate(model, data: dict, where: str):
     try:
-        return model.modelvalidate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors())
         raise ConfigError(f"{where}: {problems}") from None

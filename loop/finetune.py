@@ -7,14 +7,13 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from synthloop.generators.prompts import prompt_format
 from synthloop.training import model as model_lib
 from synthloop.training.sft import train
 from synthloop.warehouse import Catalog
 
 from . import trainset
-from .backend import device
+from .backend import device, torch_settings
 from .config import LoopConfig
 from .evaluate import evaluate_model
 from .problems import seed_set
@@ -25,7 +24,7 @@ from .records import ModelRef, NoData, model_ref
 
 def train_into(model_in: Path | None, pairs, train_cfg, out: Path, cfg: LoopConfig, desc: str) -> dict:
     """Train (from `model_in`, or the built-in model from scratch) and save atomically into `out`."""
-    torch.set_flush_denormal(True)  # 3.25x faster small-model training on CPU (measured: same loss)
+    torch_settings()
     if model_in is None:
         tok = model_lib.build_tokenizer(cfg.bootstrap.model.max_length)
         model = model_lib.build_model(cfg.bootstrap.model, tok, seed=cfg.seed)

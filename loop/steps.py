@@ -13,6 +13,7 @@ round's data is not made again, a registered candidate is not trained again.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -71,6 +72,23 @@ class Local:
 
 
 LOCAL = Local()
+
+
+class Timed(Local):
+    """`Local`, and the seconds each step took, by the step's name (benchmarks read them)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, step: Callable, *args):
+        t0 = time.perf_counter()
+        try:
+            return step(*args)
+        finally:
+            self.seconds[step.__name__] = self.seconds.get(step.__name__, 0.0) + time.perf_counter() - t0
+
+    def each(self, step: Callable, fixed: tuple, *mapped: list) -> list:
+        return [self(step, *fixed, *items) for items in zip(*mapped)]
 
 
 def run_loop(cat: Catalog, cfg: LoopConfig, run: Local = LOCAL, on_round: Callable | None = None) -> None:
