@@ -68,20 +68,14 @@ def read_table(path: str) -> tuple[list[str], list[tuple[int, dict | None, str |
                 rows.append((i, row, None))
         return list(cols), rows
     if p.suffix == ".parquet":
-        import duckdb
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-        con = duckdb.connect()
         try:
-            cur = con.execute("SELECT * FROM read_parquet(?, file_row_number = true) ORDER BY file_row_number", [str(p)])
-            names = [d[0] for d in cur.description]
-            data = cur.fetchall()
-        except duckdb.Error as e:
+            table = pq.read_table(p)  # rows in file order
+        except (pa.ArrowException, OSError) as e:
             raise ValueError(f"file domain: cannot read {p} as Parquet: {e}") from None
-        finally:
-            con.close()
-        k = names.index("file_row_number")
-        cols = [c for c in names if c != "file_row_number"]
-        return cols, [(r[k] + 1, {c: v for c, v in zip(names, r) if c != "file_row_number"}, None) for r in data]
+        return table.column_names, [(i, row, None) for i, row in enumerate(table.to_pylist(), 1)]
     raise ValueError(f"file domain: {p} must end in .jsonl or .parquet")
 
 

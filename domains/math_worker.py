@@ -86,7 +86,7 @@ class _Child:
 
 
 _child = _Child()
-atexit.register(lambda: _child.stop())
+_hooks_installed = False
 
 
 def _reset_after_fork() -> None:
@@ -94,7 +94,16 @@ def _reset_after_fork() -> None:
     _child = _Child()  # the parent's child (and maybe its held lock) stay the parent's
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+def _install_hooks() -> None:
+    """At the first check, not on import: stop the child at exit, and give a forked process a child
+    of its own (before the first check there is no child to stop and no held lock to inherit).
+    No lock: a fork while one is held would leave it held in the forked process; two threads that
+    both register at once only register twice, and both hooks are harmless when repeated."""
+    global _hooks_installed
+    if not _hooks_installed:
+        _hooks_installed = True
+        atexit.register(lambda: _child.stop())
+        os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def compare(golds: list[str], preds: list[str], limit_s: float) -> dict | None:
@@ -104,6 +113,7 @@ def compare(golds: list[str], preds: list[str], limit_s: float) -> dict | None:
     >>> compare(["\\\\frac{1}{2}"], ["$0.5$"], limit_s=60)
     {'gold': True, 'ok': True}
     """
+    _install_hooks()
     return _child.ask({"golds": golds, "preds": preds}, limit_s)
 
 

@@ -41,9 +41,11 @@ SCHEME = "affine32"  # datasketch 2.0's default permutation scheme (uint32 hash 
 @dataclass
 class DedupConfig:
     enabled: bool = True  # off: no near-dedup at all (the naive baseline of benchmarks/efficacy.py)
-    threshold: float = 0.85  # estimated Jaccard at or above this is a near-duplicate
+    # Estimated Jaccard at or above this is a near-duplicate: a common near-dedup cut, not tuned
+    # here (the README's dedup benchmark checks agreement with exact Jaccard at it).
+    threshold: float = 0.85
     num_perm: int = 128  # signature length; 128 gives a Jaccard estimate within ~±0.03 near 0.85
-    ngram: int = 5  # shingle size (characters, or words when shingle="word")
+    ngram: int = 5  # shingle size (characters, or words when shingle="word"); a common size, not tuned
     shingle: str = "char"  # char: byte n-grams of the UTF-8 text; word: whitespace-separated words
     seed: int = 1  # MinHash permutation seed; recorded so signatures stay comparable across rounds
     # (false positive, false negative) weights datasketch's MinHashLSH picks bands/rows with. Its

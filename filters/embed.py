@@ -12,6 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
+DIM = 384  # all-MiniLM-L6-v2's embedding size
+# Texts per forward pass (sentence-transformers' default is 32); a choice, not tuned.
+BATCH_SIZE = 64
+
 
 @lru_cache(maxsize=1)
 def encoder():
@@ -27,10 +31,10 @@ def encoder():
     return model
 
 
-def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """(N, 384) float32 unit vectors."""
+def embed(texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
+    """(N, DIM) float32 unit vectors."""
     if not texts:
-        return np.zeros((0, 384), np.float32)
+        return np.zeros((0, DIM), np.float32)
     return encoder().encode(texts, batch_size=batch_size, normalize_embeddings=True,
                             convert_to_numpy=True, show_progress_bar=False)
 
@@ -52,7 +56,7 @@ def vendi_score(x: np.ndarray) -> float:
         return 0.0
     x = np.asarray(x, np.float64)
     lam = np.linalg.eigvalsh(x.T @ x / n) if x.shape[1] <= n else np.linalg.eigvalsh(x @ x.T / n)
-    lam = lam[lam > 1e-12]
+    lam = lam[lam > 1e-12]  # zero eigenvalues (0 log 0 = 0), and rounding's tiny negative ones
     return float(np.exp(-np.sum(lam * np.log(lam))))
 
 

@@ -19,6 +19,10 @@ import numba as nb
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+# 32-bit arithmetic in uint64 lanes: every product is masked back to 32 bits. The numbers in the
+# kernels below are the specifications' own: xxHash32's five primes, its stripe of 16 bytes, lane
+# rotations (1, 7, 12, 18; 13; 17; 11) and avalanche shifts (15, 13, 16); MurmurHash3's fmix32
+# multipliers and shifts (16, 13, 16).
 M32 = np.uint64(0xFFFFFFFF)
 P1, P2, P3, P4, P5 = (np.uint64(x) for x in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1))
 
@@ -150,7 +154,7 @@ def _word_signatures(buf, offsets, n, a, b, out):
         s, e = offsets[d], offsets[d + 1]
         nw = 0
         for i in range(s, e):
-            if i == s or buf[i - 1] == 32:
+            if i == s or buf[i - 1] == 32:  # 32: the space byte
                 starts[nw] = i
                 nw += 1
         if nw <= n:
@@ -170,6 +174,8 @@ def band_keys(sigs, bands, rows):
     out = np.empty((sigs.shape[0], bands), np.uint64)
     for i in range(sigs.shape[0]):
         for k in range(bands):
+            # Seeded per band with the 64-bit golden ratio, then FNV-1a's 64-bit prime with a
+            # xor-shift (29) to mix the high bits down: any good 64-bit mix would do.
             h = np.uint64(0x9E3779B97F4A7C15) * np.uint64(k + 1)
             for j in range(k * rows, (k + 1) * rows):
                 h = (h ^ np.uint64(sigs[i, j])) * np.uint64(0x100000001B3)
@@ -190,7 +196,7 @@ def _pack(texts: list[str], unit: str) -> tuple[np.ndarray, np.ndarray]:
 
 def minhash_signatures(
     texts: list[str], num_perm: int = 128, seed: int = 1, n: int = 5, unit: str = "char",
-    hashfunc: str = "xxh32", batch: int = 65536,
+    hashfunc: str = "xxh32", batch: int = 65536,  # texts packed at once: bounds the byte buffer
 ) -> np.ndarray:
     """(N, num_perm) uint32 signatures of `texts` over their n-gram shingles (see `shingles`)."""
     if unit not in ("char", "word"):

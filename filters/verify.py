@@ -54,7 +54,9 @@ def leaks_hint(completion: str, template: str) -> bool:
 
 
 def _hint_sentences(template: str) -> list[str]:
-    """The template's own sentences of 4+ words, the {prompt} and {answer} slots cut out."""
+    """The template's own sentences of 4+ words, the {prompt} and {answer} slots cut out.
+
+    4+: shorter pieces ("the answer is") are phrases an honest solution uses too."""
     parts = re.split(r"\{prompt\}|\{answer\}|[.!?\n]", template.casefold())
     return [s for s in (p.strip(" ()[]:;,'\"") for p in parts) if len(s.split()) >= 4]
 

@@ -26,10 +26,18 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-PRIOR_SAMPLES = 8  # pseudo-samples at the average yield added to each sampler's own
+# The constants below are choices, not tuned on a benchmark.
+# Pseudo-samples at the average yield added to each sampler's own: a sampler with a handful of
+# samples stays near the average; one with thousands (the demo's round) is judged on its own.
+PRIOR_SAMPLES = 8
 RATE = 1.0  # exponent of the yield ratio: 1 = shares move in proportion to relative yield
 TARGET = 0.9  # wanted chance that a problem gets at least one verified sample
-OWN_PRIOR = 2  # pseudo-samples at the bucket's pass rate added to a repeated problem's own
+# Pseudo-samples at the bucket's pass rate added to a repeated problem's own: its own K samples
+# (2 in demo.yaml, 8 in the README's example) soon outweigh the bucket's rate.
+OWN_PRIOR = 2
+# Float tolerance: a value meant to be an integer (or equal to min_share) can land a hair off it,
+# and ceil/floor must not step past it.
+EPS = 1e-9
 
 
 def split_budget(k: int, shares: Sequence[float]) -> list[int]:
@@ -79,7 +87,7 @@ def clamp_shares(shares: Sequence[float], floor: float) -> list[float]:
     [0.8, 0.1, 0.1]
     """
     n = len(shares)
-    if not 0 <= floor <= 1 / n + 1e-12:
+    if not 0 <= floor <= 1 / n + 1e-12:  # 1/n itself, up to rounding
         raise ValueError(f"min_share must be in [0, 1/{n}] for {n} samplers, got {floor}")
     total = sum(shares)
     s = [x / total for x in shares] if total > 0 else [1 / n] * n
@@ -119,7 +127,7 @@ def adapt_shares(
     for n in names:
         o = outcomes.get(n)
         seen_text = f"{o.kept}/{o.n} kept" if o else "not run last round"
-        floor = " (floor)" if abs(shares[n] - min_share) < 1e-9 else ""
+        floor = " (floor)" if abs(shares[n] - min_share) < EPS else ""
         reasons[n] = (
             f"{seen_text}, {1000 * yields[n]:.3g} kept per 1k tokens ({yields[n] / avg:.2f}x average): "
             f"share {last_shares[n]:.3f} -> {shares[n]:.3f}{floor}"
@@ -176,7 +184,7 @@ def samples_for(p: float, target: float = TARGET) -> float:
         return 1
     if p <= 0:
         return math.inf
-    return math.ceil(math.log(1 - target) / math.log(1 - p) - 1e-9)
+    return math.ceil(math.log(1 - target) / math.log(1 - p) - EPS)
 
 
 def fit_total(wanted: Sequence[float], total: int, lo: int, hi: int) -> list[int]:
@@ -188,19 +196,19 @@ def fit_total(wanted: Sequence[float], total: int, lo: int, hi: int) -> list[int
     n = len(wanted)
     if not n * lo <= total <= n * hi:
         raise ValueError(f"cannot give {n} problems {total} samples with {lo} to {hi} each")
-    w = [min(x, 1e12) for x in wanted]
+    w = [min(x, 1e12) for x in wanted]  # inf (a never-solved problem) made finite: hi caps it anyway
 
     def fitted(scale):
         return [min(max(scale * x, lo), hi) for x in w]
 
     a, b = 0.0, 1.0
-    while sum(fitted(b)) < total and b < 1e15:
+    while sum(fitted(b)) < total and b < 1e15:  # 1e15: only a guard against looping forever
         b *= 2
-    for _ in range(100):  # bisection on the common scale
+    for _ in range(100):  # bisection on the common scale: 100 halvings reach float precision
         m = (a + b) / 2
         a, b = (m, b) if sum(fitted(m)) < total else (a, m)
     x = fitted(b)
-    out = [min(math.floor(v + 1e-9), hi) for v in x]
+    out = [min(math.floor(v + EPS), hi) for v in x]
     short = total - sum(out)
     order = sorted((i for i in range(n) if out[i] < hi), key=lambda i: (-(x[i] - out[i]), i))
     for i in order[: max(short, 0)]:
@@ -233,6 +241,7 @@ def problem_budgets(
             wanted.append(float(k))
             reasons.append(f"{bucket}: no history, the configured {k}")
             continue
+        # The Jeffreys prior's estimate (half a success in one pseudo-sample): never exactly 0 or 1.
         p_bucket = (b.correct + 0.5) / (b.n + 1) if b else 0.5
         if o is not None:
             p = (o.correct + OWN_PRIOR * p_bucket) / (o.n + OWN_PRIOR)

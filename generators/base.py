@@ -23,6 +23,8 @@ class Sampler:
     top_k: int = 0
     min_p: float = 0.0
     repetition_penalty: float = 1.0
+    # Half of the built-in model's 192-token window (training.model.ModelConfig.max_length), the
+    # other half left to the prompt; the demo's samplers ask for 128 (a worked 10-digit sum).
     max_new_tokens: int = 96
     prompt_variant: str = "plain"  # how the problem is phrased; see generators.prompts
     seed: int = 0  # mixed into every request seed when non-zero: same settings, fresh draws
@@ -79,10 +81,13 @@ def completion_from_tokens(tokenizer, token_ids: Sequence[int], logprob_sum: flo
     stopped = n > 0 and ids[-1] == tokenizer.eos_token_id
     text = tokenizer.decode(ids[:-1] if stopped else ids, skip_special_tokens=True)
     mean_lp = logprob_sum / n if n else 0.0
+    # -1e9 stands in for a non-finite mean (-inf, NaN): a finite float for JSON and Parquet.
     return Completion(text, n, mean_lp if math.isfinite(mean_lp) else -1e9, "stop" if stopped else "length")
 
 
 def sample_seed(*parts) -> int:
-    """A stable 63-bit seed from any parts (problem id, sampler name, sample index, round seed)."""
+    """A stable 63-bit seed from any parts (problem id, sampler name, sample index, round seed).
+
+    63 bits: non-negative in a signed int64 (torch, vLLM, Parquet)."""
     h = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
     return int.from_bytes(h, "little") >> 1

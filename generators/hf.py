@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -24,8 +25,13 @@ def _i64(c: int) -> int:
     return c - (1 << 64) if c >= 1 << 63 else c
 
 
+# SplitMix64's constants (Steele, Lea & Flood 2014; Java's SplittableRandom): the golden-ratio
+# increment and the finalizer's two multipliers; its shifts 30, 27, 31 are in `_splitmix64`.
 _GOLDEN, _M1, _M2 = _i64(0x9E3779B97F4A7C15), _i64(0xBF58476D1CE4E5B9), _i64(0x94D049BB133111EB)
+# An odd 64-bit multiplier that spreads consecutive steps across the seed space before mixing.
 _STEP_MUL = 0xD1B54A32D192ED03
+# Rows per forward pass: a choice, not tuned (memory grows with it: the KV cache is batch x length).
+BATCH_SIZE = 256
 
 
 def _shr(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -45,7 +51,8 @@ def gumbel_noise(seeds: torch.Tensor, step: int, vocab: int) -> torch.Tensor:
     base = _splitmix64(seeds + _i64(step * _STEP_MUL))  # (B,)
     ids = torch.arange(vocab, dtype=torch.int64, device=seeds.device)
     z = _splitmix64(base[:, None] ^ _splitmix64(ids)[None, :])  # (B, V)
-    u = (_shr(z, 11).double() + 0.5) / float(1 << 53)  # uniform in (0, 1)
+    # The top 53 bits (a double's mantissa), centred in their cell: uniform in (0, 1), never 0 or 1.
+    u = (_shr(z, 11).double() + 0.5) / float(1 << 53)
     return -torch.log(-torch.log(u))
 
 
@@ -77,6 +84,22 @@ def process_logits(
     return torch.empty_like(scores).scatter_(1, order, sorted_scores)
 
 
+def load_model(path: str | Path, device: str = "cpu", dtype: torch.dtype | None = None):
+    """(model, tokenizer) of any HF causal-LM folder (the built-in model or a user's), loaded with
+    the Auto classes; the tokenizer pads on the left, as generation needs."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"{path} is not a model folder (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32).to(device)
+    return model, tokenizer
+
+
 def _cache_of(out):
     """The KV cache of a forward pass's output, under its new name or its old one."""
     cache = getattr(out, "cache", None)
@@ -88,7 +111,7 @@ class HFBackend:
 
     name = "transformers"
 
-    def __init__(self, model, tokenizer, batch_size: int = 256, device: str | None = None):
+    def __init__(self, model, tokenizer, batch_size: int = BATCH_SIZE, device: str | None = None):
         self.model, self.tokenizer = model, tokenizer
         self.device = device or next(model.parameters()).device.type
         self.batch_size = batch_size
@@ -102,14 +125,12 @@ class HFBackend:
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     @classmethod
-    def from_path(cls, path, batch_size: int = 256, device: str | None = None,
+    def from_path(cls, path, batch_size: int = BATCH_SIZE, device: str | None = None,
                   dtype: torch.dtype | None = None) -> HFBackend:
         """`dtype` None: bf16 on a GPU, fp32 on a CPU (generators/choose.py picks for `auto`)."""
-        from synthloop.training.model import load
-
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
-        model, tok = load(path, device=device, dtype=dtype)
+        model, tok = load_model(path, device=device, dtype=dtype)
         return cls(model, tok, batch_size=batch_size, device=device)
 
     def generate(
@@ -145,7 +166,7 @@ class HFBackend:
         rep = torch.tensor([r.sampler.repetition_penalty for r in reqs], **f32)
         top_k = torch.tensor([r.sampler.top_k for r in reqs], dtype=torch.int64, device=dev)
         max_new = torch.tensor([r.sampler.max_new_tokens for r in reqs], device=dev)
-        seeds = torch.tensor([r.seed & ((1 << 63) - 1) for r in reqs], dtype=torch.int64, device=dev)
+        seeds = torch.tensor([r.seed & ((1 << 63) - 1) for r in reqs], dtype=torch.int64, device=dev)  # 63 bits: int64
         greedy = temperature <= 0
         eos = tok.eos_token_id
         seen = torch.zeros(B, V, dtype=torch.bool, device=dev)

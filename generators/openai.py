@@ -28,6 +28,8 @@ from synthloop.errors import UserError
 
 from .base import Completion, Request
 
+# Worth another try: 429 Too Many Requests and the 5xx answers of an overloaded or restarting
+# server (internal error, bad gateway, unavailable, gateway timeout).
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -38,10 +40,15 @@ class OpenAIConfig:
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str | None = None  # None: the first model the server lists
     api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable; unset: no key sent
-    max_concurrency: int = 16  # requests in flight at once
-    max_retries: int = 5  # per request, after the first try
+    # Requests in flight at once: enough to keep a server's continuous batching busy without
+    # flooding its queue. A choice, not tuned.
+    max_concurrency: int = 16
+    # Per request, after the first try; with backoff_s 0.5 the waits add up to ~15 s (0.5 + 1 + 2 +
+    # 4 + 8), long enough for a brief outage. A choice.
+    max_retries: int = 5
     backoff_s: float = 0.5  # first wait; doubles each retry (with jitter)
-    timeout_s: float = 300  # one request, connect to last byte
+    # One request, connect to last byte: a long completion from a slow server can take minutes.
+    timeout_s: float = 300
 
     def __post_init__(self):
         if self.max_concurrency < 1 or self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
@@ -109,6 +116,7 @@ class OpenAIBackend:
         s = req.sampler
         body = {
             "model": self.model, "prompt": req.prompt, "n": 1, "max_tokens": s.max_new_tokens,
+            # The seed cut to 63 bits: vLLM keeps it as a signed int64.
             "temperature": s.temperature, "top_p": s.top_p, "seed": req.seed & ((1 << 63) - 1),
             "logprobs": 0,  # the sampled token's own log-prob
         }
@@ -143,6 +151,7 @@ class OpenAIBackend:
                                       f"(last: {e}); is the server up? (generation.openai.base_url)") from None
                 with self._lock:
                     self.retries += 1
+                # Jitter of +-50% so that clients that failed together do not retry together.
                 wait = e.wait if e.wait is not None else cfg.backoff_s * 2**attempt * random.uniform(0.5, 1.5)
                 time.sleep(wait)
         raise AssertionError("unreachable")
@@ -178,4 +187,4 @@ def _message(data: bytes) -> str:
         text = err.get("message", err) if isinstance(err, dict) else err
     except ValueError:
         text = data.decode(errors="replace")
-    return " ".join(str(text).split())[:300]
+    return " ".join(str(text).split())[:300]  # one error line, not a whole HTML page

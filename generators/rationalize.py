@@ -33,6 +33,8 @@ _SLOT = re.compile(r"\{(prompt|answer)\}")
 class RationalizeConfig:
     enabled: bool = False  # off: a round samples only what the portfolio asks for
     samples: int = 2  # hinted samples per unsolved problem
+    # Between the demo's cool (0.5) and warm (0.8) samplers: the few hinted samples of a problem
+    # still differ from one another. A choice, not tuned.
     temperature: float = 0.7
     max_new_tokens: int | None = None  # None: the first sampler's
     hint: str = DEFAULT_HINT  # the request text: needs the {prompt} and {answer} slots

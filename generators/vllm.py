@@ -90,6 +90,7 @@ def find_python(python: str | None = None) -> str:
 def _has_vllm(python: str) -> bool:
     code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"
     try:
+        # 60 s: the check starts a Python and finds a module, seconds even on a busy machine.
         return subprocess.run([python, "-c", code], capture_output=True, timeout=60, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -141,7 +142,7 @@ def stable_view(path: str) -> Path:
     serialized (`_STARTING`) until the engine has read the files."""
     src = Path(path)
     try:
-        key = hashlib.sha256((src / "config.json").read_bytes()).hexdigest()[:12]
+        key = hashlib.sha256((src / "config.json").read_bytes()).hexdigest()[:12]  # 48 bits: no clash in practice
     except OSError:
         return src  # no config to key on: the engine reports the folder itself
     view = Path(tempfile.gettempdir()) / f"synthloop-vllm-{os.getuid()}" / f"{os.getpid()}-{key}"
@@ -171,9 +172,13 @@ class VLLMBackend:
         dtype: str = "auto",
         seed: int = 0,
         enforce_eager: bool = False,
+        # Half the GPU, not vLLM's default 0.9: the engine stays loaded between rounds while
+        # the loop's training needs the GPU too.
         gpu_memory_utilization: float = 0.5,
         attention_backend: str | None = None,
         max_model_len: int | None = None,
+        # A compiled start took 140 s for SmolLM2-135M on 2 CPU cores (README, `real_speed.py`);
+        # 900 s leaves room for a busy machine or a larger model.
         start_timeout: float = 900,
         **engine_kwargs,
     ) -> VLLMBackend:
@@ -254,7 +259,7 @@ class VLLMBackend:
             if proc.poll() is None:
                 pickle.dump(("close",), proc.stdin)
                 proc.stdin.close()
-                proc.wait(timeout=60)
+                proc.wait(timeout=60)  # a clean exit should take seconds; past a minute, kill it
         except (OSError, ValueError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()

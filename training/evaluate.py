@@ -16,6 +16,12 @@ from synthloop.generators.allocate import split_budget
 from synthloop.generators.base import Request, Sampler, sample_seed
 from synthloop.generators.prompts import RAW, PromptFormat
 
+from .gate import Z95
+
+# Each difficulty of the held-out draw has a seed of its own, seed + SEED_STRIDE * d. Any stride
+# would do; this one is a prime (the 1000th), a choice.
+SEED_STRIDE = 7919
+
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k from n samples of which c are correct (Chen et al. 2021): 1 - C(n-c,k)/C(n,k).
@@ -32,18 +38,21 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 @dataclass
 class EvalConfig:
-    n_problems: int = 270  # split evenly over the difficulties: 30 each by default (+-9 points)
+    # Split evenly over the difficulties: 30 each by default, where one accuracy's standard error
+    # is up to +-9 points (sqrt(0.25 / 30)); overall, 270 problems: +-3.
+    n_problems: int = 270
     # Every difficulty up to 3x the seed set's largest (1-3): the frontier's movement stays
     # visible beyond what the model has reached.
     difficulties: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9)
     seed: int = 10_000  # far from the training seeds: held-out problems never repeat per round
     k: int = 4  # pass@k and maj@k from k samples per problem at the temperature below
     n_samples: int = 8  # samples per problem drawn for pass@k (>= k)
+    # The demo's `warm` sampler's temperature; Chen et al. 2021 found ~0.8 best for pass@k at large k.
     temperature: float = 0.8
-    max_new_tokens: int = 96
+    max_new_tokens: int = 96  # as generators.base.Sampler's default
 
 
-def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     """95% Wilson score interval of a proportion k/n (sound at 0% and 100%, unlike the normal one).
 
     >>> [round(x, 3) for x in wilson(0, 10)], [round(x, 3) for x in wilson(50, 100)]
@@ -79,7 +88,7 @@ def heldout_problems(domain: Domain, cfg: EvalConfig) -> list[Problem]:
     diffs = sorted(set(cfg.difficulties))
     out: list[Problem] = []
     for d, n in zip(diffs, split_budget(cfg.n_problems, [1] * len(diffs))):
-        out += domain.make_problems(n, cfg.seed + 7919 * d, [d])  # ids differ: the seed is in them
+        out += domain.make_problems(n, cfg.seed + SEED_STRIDE * d, [d])  # ids differ: the seed is in them
     return out
 
 

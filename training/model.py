@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from synthloop.generators.hf import load_model
 from tokenizers import Tokenizer, decoders, models, processors
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    PreTrainedTokenizerFast,
-    SmolLM3Config,
-    SmolLM3ForCausalLM,
-)
+from transformers import PreTrainedTokenizerFast, SmolLM3Config, SmolLM3ForCausalLM
+
+# Loading a model folder is the sampling backends' job (generators sit below training); the name
+# stays here for the callers that load folders as `training.model.load`.
+load = load_model
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 # Every printable ASCII character and newline: enough for every built-in domain.
@@ -92,19 +91,6 @@ def save(model, tokenizer, path: Path, meta: dict | None = None) -> Path:
     if meta is not None:
         (path / "synthloop.json").write_text(json.dumps(meta, indent=2, default=str))
     return path
-
-
-def load(path: Path, device: str = "cpu", dtype: torch.dtype | None = None):
-    """Load any HF causal-LM folder (the built-in model or a user's) with the Auto classes."""
-    path = Path(path)
-    if not (path / "config.json").exists():
-        raise FileNotFoundError(f"{path} is not a model folder (no config.json)")
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32).to(device)
-    return model, tokenizer
 
 
 def n_params(model) -> int:

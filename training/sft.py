@@ -21,19 +21,38 @@ import torch
 
 from . import fault_point
 
+# Label of a position that carries no loss (the prompt, padding): cross_entropy's default
+# ignore_index, which HF models use too.
+IGNORE = -100
+# Batches per length-sorted chunk: examples are sorted by length within 50 batches' worth, so a
+# batch pads little yet still draws from a random slice of the data. A choice, not tuned.
+CHUNK_BATCHES = 50
+# The cosine decay ends at this fraction of the peak rate, not at 0 (LLaMA's schedule ends at 10%).
+LR_FLOOR = 0.1
+# AdamW's betas: beta2 0.98 as in the Transformer paper (Vaswani et al. 2017): its second-moment
+# average spans ~50 steps, not the ~1,000 of PyTorch's default 0.999, in runs of a few hundred.
+BETAS = (0.9, 0.98)
+
 
 @dataclass
 class TrainConfig:
-    steps: int = 300
-    batch_size: int = 64
-    lr: float = 3e-4  # 1e-3 from scratch; lower for fine-tuning (5e-4 made 3-digit accuracy drop)
-    warmup: int = 30
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
+    # The defaults are a short fine-tune; the loop's config sets its own per stage (the bootstrap
+    # from scratch, each round's fine-tune: `bootstrap.train`, `finetune.train`).
+    steps: int = 300  # a short fine-tune (not tuned): 300 batches of 64 = 19,200 examples
+    batch_size: int = 64  # the batch every run measured in the README used (not tuned)
+    # 3e-4: the usual Adam rate for fine-tuning. From scratch the bootstrap takes 1e-3 (README
+    # "Length generalization": 2e-3 learned slower); an early run, not recorded here, saw 5e-4 make
+    # 3-digit accuracy drop in fine-tuning.
+    lr: float = 3e-4
+    warmup: int = 30  # a tenth of the default steps (the usual 10% warm-up)
+    weight_decay: float = 0.01  # torch.optim.AdamW's default
+    grad_clip: float = 1.0  # max gradient norm: HF Trainer's default (max_grad_norm)
     seed: int = 0
-    checkpoint_every: int = 100  # steps between checkpoints (when a checkpoint folder is given)
+    # Steps between checkpoints (when a checkpoint folder is given): a kill loses at most this
+    # many steps, and each write (weights plus AdamW's two moments) costs a little time.
+    checkpoint_every: int = 100
     lora_r: int = 0  # 0: full fine-tuning; > 0: LoRA of this rank on every linear layer (peft)
-    lora_alpha: int = 16
+    lora_alpha: int = 16  # updates scale by alpha / r; 16 is a common choice (peft's default is 8)
     # auto: bf16 autocast where the hardware computes bf16 natively (a GPU; a CPU with AVX-512 BF16
     # or AMX), fp32 elsewhere (emulated bf16 is slower than fp32); or fp32, bf16.
     precision: str = "auto"
@@ -50,7 +69,7 @@ def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]]) -> list[tuple[list
 def _batch(examples, pad_id: int, device):
     T = max(len(ids) for ids, _ in examples)
     ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), T), -100, dtype=torch.long)
+    labels = torch.full((len(examples), T), IGNORE, dtype=torch.long)
     attn = torch.zeros((len(examples), T), dtype=torch.long)
     for i, (seq, n_prompt) in enumerate(examples):
         ids[i, : len(seq)] = torch.tensor(seq)
@@ -78,14 +97,14 @@ def completion_loss(model, ids, attn, labels):
     a fifth of a 135M model's compute per token. A chat prompt (system turn, user turn) is most of
     each training sequence and needs no logits, only its keys and values, so they are skipped.
     """
-    valid = (labels != -100).any(0).nonzero()
+    valid = (labels != IGNORE).any(0).nonzero()
     first = int(valid[0]) if len(valid) else labels.shape[1] - 1  # position of the first label
     start = max(first - 1, 0)  # the position whose logits predict it
     keep = ids.shape[1] - start
     out = model(input_ids=ids, attention_mask=attn, logits_to_keep=keep)
     logits = out.logits[:, :-1].float()
     target = labels[:, start + 1 :]
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE)
 
 
 class Interrupted(Exception):
@@ -93,12 +112,12 @@ class Interrupted(Exception):
 
 
 def _chunks(n: int, batch_size: int, seed: int):
-    """Endless shuffled epochs of example indices, cut into chunks of 50 batches."""
+    """Endless shuffled epochs of example indices, cut into chunks of CHUNK_BATCHES batches."""
     rng = random.Random(seed)
     while True:
         order = list(range(n))
         rng.shuffle(order)
-        chunk = 50 * batch_size
+        chunk = CHUNK_BATCHES * batch_size
         for c in range(0, n, chunk):
             yield order[c : c + chunk]
 
@@ -107,7 +126,7 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+    return cfg.lr * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def train(
@@ -132,13 +151,14 @@ def train(
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(
-            model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules="all-linear", lora_dropout=0.0)
+            model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules="all-linear",
+                              lora_dropout=0.0)  # peft's default: no dropout
         )
     examples = encode_pairs(tokenizer, pairs)
     lengths = [len(e[0]) for e in examples]
     torch.manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=BETAS)
 
     # Batch plan: a deterministic function of the seed, so a resumed run sees the same batches.
     rng = random.Random(cfg.seed)
@@ -193,7 +213,7 @@ def train(
         model = model.merge_and_unload()
     if ckpt is not None and ckpt.exists():
         ckpt.unlink()
-    k = max(1, len(losses) // 10)
+    k = max(1, len(losses) // 10)  # loss_first / loss_last: means over the first and last tenth
     stats = {
         "steps": cfg.steps,
         "resumed_at": start,
