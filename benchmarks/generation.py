@@ -36,7 +36,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # ../shared/gpu/README.md
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process (benchmarks/gpu_env.sh)
 os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
 
 import torch
@@ -47,7 +47,7 @@ from synthloop.training import model as model_lib
 
 torch.set_flush_denormal(True)
 
-SAMPLER = {"temperature": 0.8, "top_p": 0.95}  # the anchor's setting (../shared/gpu/README.md)
+SAMPLER = {"temperature": 0.8, "top_p": 0.95}  # the setting the H100 anchor figures were measured with
 PORTFOLIO = [  # four different decoding rules in one call
     {"name": "cool", "temperature": 0.6},
     {"name": "warm", "temperature": 0.8, "top_p": 0.95},

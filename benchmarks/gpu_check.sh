@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check of issue 12 in one command, for one lent H100/H200 (no internet), <= 8 minutes.
-# From the repository root, with `.vllm` (a copy of ../shared/gpu/vllm-slim) carried:
+# From the repository root, with `.vllm` (a slim vLLM 0.26 site-packages folder) carried:
 #
 #   OUT=/some/dir benchmarks/gpu_check.sh          # results and logs land under $OUT
 #   OUT=/tmp/dry DRY_RUN=1 benchmarks/gpu_check.sh # on a CPU: each step at its smallest size
@@ -9,7 +9,7 @@
 #   1. the vLLM tests on the GPU (tests/generators/test_vllm.py; the OpenAI-server test needs
 #      vLLM's server parts, which vllm-slim leaves out);
 #   2. benchmarks/generation.py at GPU size on the 0.5B-shaped model (raw vLLM, ours, portfolio,
-#      transformers; compare with the H100 anchors in ../shared/gpu/README.md);
+#      transformers; compare with what vLLM does on an H100);
 #   3. fine-tuning a 494M-parameter model built from a config, 300 steps: loss falls, tokens/s;
 #   4. one round with the vLLM backend and the hand-over to fine-tuning (benchmarks/gpu_round.py;
 #      that machine has no Prefect/DuckDB, so the stages run without them).

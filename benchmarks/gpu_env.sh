@@ -7,7 +7,7 @@
 # That machine has torch and transformers but no internet, no vLLM, no pytest and none of the
 # project's pure-Python dependencies; `generators/` and `training/` need only torch, transformers
 # and vLLM, so they run from here without installing the project:
-#   1. vLLM 0.26 from .vllm (a copy of ../shared/gpu/vllm-slim) unpacked into /tmp/site;
+#   1. vLLM 0.26 from .vllm (a slim vLLM 0.26 site-packages folder) unpacked into /tmp/site;
 #   2. /tmp/sl/synthloop: the package layout pip would make (top-level folders as subpackages);
 #   3. pytest from the wheels in .gpu-wheels (pure Python: unzipped, nothing fetched), only the
 #      ones whose module the machine lacks.

@@ -6,7 +6,8 @@ baseline, run side by side on the same completions, is an answer-only check (ext
 answer and compare): the ratio is what replaying every step costs on top of it.
 
 GSM8K: the `A:` final-answer checker against the authors' `is_correct` labels on all 5,276
-completions of ../shared/data/gsm8k/example_model_solutions.jsonl, and the completions whose
+completions of GSM8K's `example_model_solutions.jsonl` (openai/grade-school-math; the folder
+$SYNTHLOOP_GSM8K, or `shared/data/gsm8k` beside the checkout), and the completions whose
 calculator-annotated arithmetic is wrong, by kind.
 
     .venv/bin/python benchmarks/verify.py --samples 3000
@@ -29,7 +30,7 @@ from synthloop.domains.checkers import Checker
 from synthloop.domains.file import verify_answer
 from synthloop.domains.noise import dynamic_noise, static_noise
 
-GSM8K = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gsm8k"
+GSM8K = Path(os.environ.get("SYNTHLOOP_GSM8K") or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gsm8k")
 MODELS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
 
 

@@ -12,23 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-# Before Prefect, transformers or datasets are imported: no telemetry, no hub, quiet logs.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# Prefect's own chatter stays off the terminal (its console handler: warnings only), but the
-# flow and task run loggers send INFO to the API: the UI's Logs tab shows each stage's summary
-# and the gate's reason (flows/progress.py `say`), which WARNING used to drop.
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "INFO")
-os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "INFO")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-# Prefect's temporary server gets 20 s to start by default; a first start on a fresh PREFECT_HOME
-# on a busy 2-core machine took longer (measured). 90 s is what the tests' harness uses.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -38,6 +21,32 @@ from typer.core import TyperGroup
 
 from synthloop.cli_data import check_same_config, fail
 from synthloop.errors import UserError
+
+# The process the CLI runs in: no telemetry, no hub, quiet logs. Set (where the user has not) by
+# `process_defaults`, before any command imports Prefect, transformers or datasets.
+PROCESS_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Prefect's own chatter stays off the terminal (its console handler: warnings only), but the
+    # flow and task run loggers send INFO to the API: the UI's Logs tab shows each stage's summary
+    # and the gate's reason (loop/progress.py `say`), which WARNING used to drop.
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "INFO",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "INFO",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    # Prefect's temporary server gets 20 s to start by default; a first start on a fresh
+    # PREFECT_HOME on a busy 2-core machine took longer (measured). 90 s is what the tests' harness uses.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def process_defaults() -> None:
+    """The environment above, each variable only where the user has not set it."""
+    for key, value in PROCESS_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
 class _Commands(TyperGroup):
@@ -139,6 +148,7 @@ def _version(value: bool) -> None:
 def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="Print the version and exit.")] = False):
     """synthloop: make a language model better by training it on its own verified output."""
+    process_defaults()  # runs before every command
 
 
 @app.command()
@@ -371,6 +381,7 @@ def domains(
 
 
 def main() -> None:
+    process_defaults()
     app()
 
 

@@ -122,10 +122,10 @@ def test_status_imports_neither_torch_nor_prefect(home):
 
 
 def test_prefect_run_logs_reach_the_api_but_not_the_terminal():
-    """The CLI used to set Prefect's log level to WARNING: the UI's Logs tab stayed empty. Now the
-    flow and task run loggers pass INFO (each stage's summary) to the API handler, while Prefect's
+    """The CLI used to set Prefect's log level to WARNING: the UI's Logs tab stayed empty. Now (its
+    `process_defaults`, which runs before every command) the flow and task run loggers pass INFO (each stage's summary) to the API handler, while Prefect's
     console handler still prints warnings only."""
-    code = ("import logging, synthloop.cli, prefect; from prefect.logging.configuration import setup_logging; "
+    code = ("import logging, synthloop.cli; synthloop.cli.process_defaults(); import prefect; from prefect.logging.configuration import setup_logging; "
             "setup_logging(incremental=False); "
             "r = logging.getLogger('prefect.task_runs'); c = [h for h in logging.getLogger().handlers] + "
             "[h for h in logging.getLogger('prefect').handlers]; "

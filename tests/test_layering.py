@@ -373,12 +373,19 @@ def module_level_calls(body: list[ast.stmt]):
             yield from module_level_calls(getattr(node, "orelse", []))
 
 
+# Calls that only add to the module's own objects, as decorators do: cli.py adds the data commands
+# (cli_data.register) to its own Typer app, like its `@app.command()` functions.
+OWN_OBJECTS = {("synthloop/cli.py", "_register_data_commands(app)")}
+
+
 def test_no_side_effects_on_import():
     problems = []
     for _, path, tree in modules():
         if path.name == "__main__.py":
             continue
         for node in module_level_calls(tree.body):
+            if (rel(path), ast.unparse(node)) in OWN_OBJECTS:
+                continue
             problems.append(f"{rel(path)}:{node.lineno}: {ast.unparse(node)[:80]}")
     _fail("module-level calls (global side effects on import)", problems)
 

@@ -1,6 +1,7 @@
 """The file domain: a user's JSONL/Parquet problems, answer checkers, and real GSM8K data."""
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -10,9 +11,9 @@ from synthloop.domains import get_domain
 from synthloop.domains.checkers import Checker, annotated_steps
 from synthloop.domains.file import verify_answer
 
-GSM8K = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "gsm8k"
+GSM8K = Path(os.environ.get("SYNTHLOOP_GSM8K") or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gsm8k")
 needs_gsm8k = pytest.mark.skipif(not (GSM8K / "test.jsonl").exists(),
-                                 reason=f"GSM8K data not found at {GSM8K} (../shared/data/gsm8k beside the repo)")
+                                 reason=f"GSM8K data (openai/grade-school-math test.jsonl) not found at {GSM8K}: set SYNTHLOOP_GSM8K")
 MODELS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
 
 
