@@ -85,19 +85,26 @@ class SamplerSpec(Strict):
 class BootstrapSpec(Strict):
     base_model: str | None = None  # a local HF model folder; when set, no model is trained from scratch
     n_problems: int = Field(3000, ge=1)  # seed set: reference solutions of easy problems
-    difficulties: list[int] = [1, 2, 3]
+    difficulties: list[int] = [1, 2, 3]  # the seed set: 1-3 digits; the rounds must teach the longer ones
     seed: int = 0
     model: ModelConfig = ModelConfig()
+    # The built-in model from scratch: the demo's budget (a choice, not tuned here); 1e-3 is a
+    # usual from-scratch rate for a small transformer.
     train: TrainConfig = TrainConfig(steps=1000, lr=1e-3, warmup=50)
 
 
 class GenerationSpec(Strict):
-    problems_per_round: int = Field(800, ge=1)
-    # Difficulty -> weight of problems drawn at that difficulty each round.
+    problems_per_round: int = Field(800, ge=1)  # the demo's round size (a choice, not tuned)
+    # Difficulty -> weight of problems drawn at that difficulty each round (`curriculum: fixed`):
+    # most of the round just past the seed set's 1-3 digits, a little of what is known (forgetting).
     difficulty_weights: dict[int, float] = {1: 0.05, 2: 0.05, 3: 0.1, 4: 0.5, 5: 0.3}
+    # 8 samples a problem, so that problems the model solves one time in a few still yield a row
+    # (the adaptive allocator moves samples between problems, generators/allocate.py).
     samples_per_problem: int = Field(8, ge=1)
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(256, ge=1)  # prompts per forward pass of the transformers backend
     samplers: list[SamplerSpec] = [
+        # A portfolio from near-greedy to exploratory: the allocator shifts shares to what yields
+        # kept rows (README "Generation: samplers, adaptive portfolio").
         SamplerSpec(name="cool", temperature=0.5, top_p=1.0),
         SamplerSpec(name="warm", temperature=0.8, top_p=0.95),
         SamplerSpec(name="hot", temperature=1.1, min_p=0.05),
@@ -162,6 +169,8 @@ class GenerationSpec(Strict):
 
 
 class FinetuneSpec(Strict):
+    # A round's fine-tune of the built-in model: about a third of the bootstrap's rate (the demo's
+    # budget, a choice; init sizes a pretrained model's: loop/starter.py `budgets`).
     train: TrainConfig = TrainConfig(steps=250, lr=3e-4, warmup=25)
     # Which kept rows a round trains on:
     #   accumulate  every kept row of this and earlier rounds (what the model-collapse literature
