@@ -16,7 +16,7 @@ from synthloop.loop import bootstrap, filter, finetune, gate, generate, plan, pu
 from synthloop.loop.config import LoopConfig
 from synthloop.loop.records import ModelRef, Published, RoundRecord
 from synthloop.loop.status import status_rows
-from synthloop.loop.steps import SAMPLES, Local, Source, data_steps, run_loop, run_round
+from synthloop.loop.steps import LOCAL, SAMPLES, Local, Source, data_steps, run_loop, run_round
 from synthloop.warehouse import Catalog
 
 from .artifacts import publish_artifacts
@@ -59,8 +59,8 @@ class OnPrefect(Local):
         return round_flow(str(cat.home), cfg, round)
 
     def data(self, cat: Catalog, cfg: LoopConfig, round: int, model: ModelRef, source: Source) -> Published:
-        if source is not SAMPLES:  # an experiment's reference rounds run in its own task
-            return data_steps(cat, cfg, round, model, self, source)
+        if source is not SAMPLES:  # reference solutions (an experiment's arm): no tasks of their own
+            return data_steps(cat, cfg, round, model, LOCAL, source)
         # A local Ray cluster lives as long as this subflow: its workers (and their GPU memory)
         # are gone before fine-tuning starts.
         return data_flow.with_options(task_runner=task_runner(cfg.execution))(str(cat.home), cfg, round, model)
