@@ -226,8 +226,9 @@ def ci(k: int, n: int) -> str:
     return f"{100 * k / max(n, 1):.1f}% [{pct(lo)}, {pct(hi)}]"
 
 
-def row_of(cat: Catalog, cfg: LoopConfig, r: int, side: dict, base: dict, m0_eval: dict, times: dict | None) -> dict:
-    inc = incumbent(cat, cfg.name)
+def row_of(cat: Catalog, cfg: LoopConfig, r: int, side: dict, base: dict, m0_eval: dict, times: dict | None,
+           inc=None) -> dict:
+    inc = inc or incumbent(cat, cfg.name)
     ev = inc.metrics["eval"]
     pp = ev["per_problem"]
     g = paired_gain(pp, m0_eval["per_problem"])
@@ -307,10 +308,10 @@ def main(argv=None) -> None:
     cat = Catalog(home)
     t0 = time.perf_counter()
     bootstrap(cat, cfgs["loop"])  # imports the model (once) and evaluates it: round 0
-    m0 = incumbent(cat, "loop")
+    m0 = model_ref(cat, "loop-m0")  # not the incumbent: a rerun in the same home may have promoted others
     base = side_checks(cfgs["loop"], m0.path, unseen, probe, max_new)
     r0_s = time.perf_counter() - t0
-    rows = [row_of(cat, cfgs["loop"], 0, base, base, m0.metrics["eval"], None) | {"arm": "base"}]
+    rows = [row_of(cat, cfgs["loop"], 0, base, base, m0.metrics["eval"], None, m0) | {"arm": "base"}]
     show(rows[0])
     print(f"round 0 (import + evaluation + side checks): {r0_s / 60:.1f} min", flush=True)
     minutes = {}
