@@ -65,11 +65,29 @@ def process_logits(
     min_p: torch.Tensor,  # (B,)
     rep_penalty: torch.Tensor,  # (B,)
 ) -> torch.Tensor:
-    """Scores to take the Gumbel-argmax of: the standard warpers, each row with its own settings."""
-    pen = rep_penalty[:, None]
-    logits = torch.where(seen, torch.where(logits > 0, logits / pen, logits * pen), logits)
+    """Scores to take the Gumbel-argmax of: the standard warpers, each row with its own settings.
+
+    Only the sampled rows that filter (top-k, top-p or min-p on) are sorted, and a batch with no
+    penalty skips it: the sort of a 49k vocabulary costs about as much as a small model's decoding step
+    (`benchmarks/real_speed.py`), and it changes nothing for a row that keeps every token.
+    """
+    if bool((rep_penalty != 1).any()):
+        pen = rep_penalty[:, None]
+        logits = torch.where(seen, torch.where(logits > 0, logits / pen, logits * pen), logits)
     greedy = temperature <= 0
     scores = logits / torch.where(greedy, 1.0, temperature)[:, None]
+    # A greedy row takes the top token, which every filter keeps: it needs no sort either.
+    filters = ((top_k > 0) | (top_p < 1) | (min_p > 0)) & ~greedy
+    if not bool(filters.any()):
+        return scores
+    rows = filters.nonzero().squeeze(1)
+    out = scores.clone()
+    out[rows] = _filtered(scores[rows], top_k[rows], top_p[rows], min_p[rows])
+    return out
+
+
+def _filtered(scores: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor, min_p: torch.Tensor) -> torch.Tensor:
+    """`scores` with the tokens that top-k, top-p and min-p drop set to the lowest float."""
     neg = torch.finfo(scores.dtype).min
     vocab = scores.shape[-1]
     sorted_scores, order = scores.sort(dim=-1, descending=True)
@@ -168,6 +186,14 @@ class HFBackend:
         max_new = torch.tensor([r.sampler.max_new_tokens for r in reqs], device=dev)
         seeds = torch.tensor([r.seed & ((1 << 63) - 1) for r in reqs], dtype=torch.int64, device=dev)  # 63 bits: int64
         greedy = temperature <= 0
+        all_greedy, hot = bool(greedy.all()), (~greedy).nonzero().squeeze(1)
+
+        def noisy(step: int, scores: torch.Tensor) -> torch.Tensor:
+            """Gumbel noise for the sampled rows, 0 for greedy ones (whose noise is never drawn)."""
+            noise = torch.zeros_like(scores)
+            noise[hot] = gumbel_noise(seeds[hot], step, scores.shape[-1]).to(scores.dtype)
+            return noise
+
         eos = tok.eos_token_id
         seen = torch.zeros(B, V, dtype=torch.bool, device=dev)
         seen.scatter_(1, ids, attn.bool())
@@ -182,8 +208,7 @@ class HFBackend:
         n_gen = torch.zeros(B, dtype=torch.int64, device=dev)
         for step in range(int(max_new.max())):
             scores = process_logits(logits, seen, temperature, top_k, top_p, min_p, rep)
-            noise = gumbel_noise(seeds, step, scores.shape[-1]).to(scores.dtype)
-            sampled = (scores + torch.where(greedy[:, None], 0.0, noise)).argmax(-1)
+            sampled = scores.argmax(-1) if all_greedy else (scores + noisy(step, scores)).argmax(-1)
             nxt = torch.where(done, tok.pad_token_id, sampled)
             logps.append(logits.log_softmax(-1).gather(1, sampled[:, None]).squeeze(1))
             new_tokens.append(nxt)

@@ -83,3 +83,49 @@ def test_decoding_uses_the_current_cache_api():
         out = backend.generate([Request("12+3=", Sampler("s", temperature=0.7, max_new_tokens=6), i) for i in range(3)])
     assert len(out) == 3 and all(c.n_tokens >= 1 for c in out)
     assert not [w for w in caught if "past_key_values" in str(w.message)], [str(w.message) for w in caught]
+
+
+def _reference_warpers(logits, seen, temperature, top_k, top_p, min_p, rep_penalty):
+    """Every row sorted and filtered, as the backend did before it skipped the rows that keep all."""
+    pen = rep_penalty[:, None]
+    logits = torch.where(seen, torch.where(logits > 0, logits / pen, logits * pen), logits)
+    greedy = temperature <= 0
+    scores = logits / torch.where(greedy, 1.0, temperature)[:, None]
+    sorted_scores, order = scores.sort(dim=-1, descending=True)
+    probs = sorted_scores.softmax(-1)
+    rank = torch.arange(scores.shape[-1])[None, :]
+    drop = rank >= torch.where(top_k > 0, top_k, scores.shape[-1])[:, None]
+    drop |= (probs.cumsum(-1) - probs) > top_p[:, None]
+    drop |= probs < min_p[:, None] * probs[:, :1]
+    drop[:, 0] = False
+    return torch.empty_like(scores).scatter_(1, order, sorted_scores.masked_fill(drop, torch.finfo(scores.dtype).min))
+
+
+def test_skipping_unfiltered_rows_changes_no_choice():
+    """The fast path (no sort for greedy rows and rows that keep every token) picks what sorting
+    every row picks: the same greedy argmax, the same surviving tokens, the same scores on them."""
+    g = torch.Generator().manual_seed(0)
+    B, V = 8, 3000
+    logits = torch.randn(B, V, generator=g) * 4
+    seen = torch.rand(B, V, generator=g) < 0.01
+    args = {"temperature": torch.tensor([0.0, 0.6, 0.9, 1.0, 0.0, 0.7, 0.5, 1.2]),
+            "top_k": torch.tensor([0, 0, 0, 40, 5, 0, 0, 0]),
+            "top_p": torch.tensor([1.0, 1.0, 0.95, 1.0, 0.9, 1.0, 0.8, 1.0]),
+            "min_p": torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 0.05, 0.0, 0.0]),
+            "rep_penalty": torch.tensor([1.0, 1.0, 1.0, 1.3, 1.0, 1.0, 1.0, 1.0])}
+    fast, ref = process_logits(logits, seen, **args), _reference_warpers(logits, seen, **args)
+    neg = torch.finfo(ref.dtype).min
+    greedy = args["temperature"] <= 0
+    assert torch.equal(fast[greedy].argmax(-1), ref[greedy].argmax(-1))
+    plain = (args["rep_penalty"] == 1) & (args["top_k"] == 0) & (args["top_p"] == 1) & (args["min_p"] == 0)
+    filtered = ~greedy & ~plain
+    assert torch.equal(fast[filtered] > neg, ref[filtered] > neg)  # the same tokens survive
+    kept = ref[filtered] > neg
+    assert torch.equal(fast[filtered][kept], ref[filtered][kept])
+    rows = ~greedy & plain
+    assert bool((fast[rows] > neg).all())  # a row with no filter keeps every token, with its score
+    assert torch.equal(fast[rows], (logits / args["temperature"][:, None])[rows])
+    # Sorting such a row cut its tail where the float32 running sum passed top_p = 1.0: tokens of
+    # negligible total mass, now kept.
+    lost = (ref[rows] == neg)
+    assert float((logits[rows] / args["temperature"][rows, None]).softmax(-1)[lost].sum()) < 1e-4
