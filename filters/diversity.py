@@ -5,7 +5,12 @@ Diversity is measured on the kept completions (the data the next model trains on
 - compression ratio: raw bytes / gzip bytes of the texts joined (higher = more repetitive);
 - distinct correct solutions per problem, after replacing every number by one symbol;
 - mean pairwise cosine distance and the Vendi score of sentence embeddings (all-MiniLM-L6-v2) of a
-  seeded uniform subsample of `embed_sample` texts; Vendi in its dual (d x d) form (`filters/embed.py`).
+  seeded uniform subsample of `embed_sample` texts; Vendi in its dual (d x d) form (`filters/embed.py`);
+- the share of kept rows whose completion was also kept for another problem of the same stratum.
+
+The same scores are kept per stratum (domain x difficulty, `RoundMetrics.by_stratum`), the n-gram
+and embedding ones at fixed sample sizes: the collapse and trend alerts (`filters/alerts.py`)
+compare rounds within strata, so that a new difficulty mix is not read as a collapse.
 """
 
 from __future__ import annotations
@@ -16,17 +21,19 @@ import re
 import zlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .alerts import LOWER_IS_DIVERSE, Alert, collapse_alerts, diversity_notes, trend_alerts
+
+__all__ = ["LOWER_IS_DIVERSE", "Alert", "DiversityConfig", "RoundMetrics", "RoundScorer", "collapse_alerts",
+           "diversity_notes", "score_rows", "score_table", "trend_alerts"]
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _NUMBER = re.compile(r"\d+")
 
-# Scores where a lower value means more diverse: a collapse is a rise, not a fall.
-LOWER_IS_DIVERSE = {"compression_ratio"}
 
 
 @dataclass
@@ -36,15 +43,29 @@ class DiversityConfig:
     # size, so rounds are comparable only at the same size: keep this fixed across a run.
     embed_sample: int = 256
     embeddings: bool = True  # False: only the n-gram and compression scores (no model is loaded)
-    # Alert when a watched score moves against diversity by more than this fraction vs the last round.
+    # Alert when a watched score moves against diversity by more than this fraction vs the last round,
+    # within strata (domain x difficulty) averaged with the kept rows of both rounds as weights.
     collapse_drop: float = 0.2
     watch: tuple[str, ...] = ("distinct_2", "vendi", "distinct_correct_per_problem")
-    seed: int = 0  # of the embedding subsample
+    seed: int = 0  # of the embedding subsample and of each stratum's sample
     # A steady decline is an alert too, however small each step: the watched score moved against
-    # diversity in each of the last `trend_rounds` rounds, by more than `trend_drop` in all
-    # (Vendi 6.59 -> 6.45 -> 6.27 is -4.9% over 3 rounds; no single step is near collapse_drop).
+    # diversity, within strata, in each of the last `trend_rounds` rounds, by more than `trend_drop`
+    # in all (Vendi 6.59 -> 6.45 -> 6.27 is -4.9% over 3 rounds; no single step is near collapse_drop).
     trend_rounds: int = 3
     trend_drop: float = 0.03
+    # A stratum is compared only when it kept this many rows in both rounds: 6 rows against 1 say
+    # nothing (distinct-2 of one short reply is 1). Its n-gram scores are taken on seeded samples of
+    # min_rows * 2**k rows up to `stratum_sample`, so both rounds are read at the same size.
+    min_rows: int = 16
+    stratum_sample: int = 256  # texts kept per stratum for its n-gram scores (a reservoir)
+    # The primary collapse signal: alert when the share of kept rows repeating a completion kept for
+    # another problem of their stratum rose by more than this (0.2 = 20 points) and the 95% interval
+    # of the rise is above 0. A model that stops reading the problem repeats itself across problems.
+    shared_rise: float = 0.2
+    # A stratum whose replies got more than this many times shorter (mean tokens of kept rows) is left
+    # out of the score comparisons: chatty -> terse (`12 + 30 = 42`) lowers distinct-n and Vendi
+    # without a collapse. The log notes it, and the shared-completion check still covers the stratum.
+    length_ratio: float = 2.0
 
     def __post_init__(self):
         if self.embed_sample < 2:
@@ -53,6 +74,21 @@ class DiversityConfig:
             raise ValueError(f"diversity.collapse_drop must be in (0, 1), got {self.collapse_drop}")
         if self.trend_rounds < 2 or not 0.0 <= self.trend_drop < 1.0:
             raise ValueError("diversity.trend_rounds must be at least 2 and trend_drop in [0, 1)")
+        if self.min_rows < 2 or self.stratum_sample < self.min_rows:
+            raise ValueError(f"diversity.min_rows must be at least 2 and stratum_sample at least min_rows, got "
+                             f"{self.min_rows} and {self.stratum_sample}")
+        if not 0.0 < self.shared_rise < 1.0 or self.length_ratio < 1.0:
+            raise ValueError(f"diversity.shared_rise must be in (0, 1) and length_ratio at least 1, got "
+                             f"{self.shared_rise} and {self.length_ratio}")
+
+    @property
+    def sizes(self) -> list[int]:
+        """The sample sizes a stratum's n-gram and embedding scores are recorded at.
+
+        >>> DiversityConfig().sizes
+        [16, 32, 64, 128, 256]
+        """
+        return [self.min_rows * 2**k for k in range(64) if self.min_rows * 2**k <= self.stratum_sample]
 
 
 def distinct_ngrams(texts: list[str], ns: tuple[int, ...] = (1, 2, 3)) -> dict[int, float]:
@@ -151,90 +187,6 @@ def diversity_scores(texts: list[str], cfg: DiversityConfig | None = None) -> di
     return out
 
 
-# The run table's short form of a legacy (untyped) alert: 'distinct_2 fell 40%'.
-_SHORT = re.compile(r"\w+ (fell|rose) \d+(%| rounds in a row)")
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A diversity alert of a round: a watched score that collapsed against the last round
-    (`kind` "collapse") or declined steadily over the last rounds ("trend").
-
-    `before`/`after` are the score's values at the start and end (for a trend, its first and last
-    round), `change` is the relative move `(after - before) / |before|`, `rounds` the rounds in a
-    row of a trend. `message` is the log's line. The catalog keeps `to_dict()`; `from_dict` reads
-    that back, and also a plain string (catalogs written before alerts were typed): kind "legacy".
-
-    >>> a = Alert("trend", "vendi", 6.59, 6.27, -0.0486, 3, "diversity trend: vendi fell 3 rounds in a row (...)")
-    >>> a.short, Alert.from_dict(a.to_dict()) == a
-    ('vendi fell 3 rounds in a row', True)
-    >>> old = Alert.from_dict("diversity collapse: distinct_2 fell 40% (0.5 -> 0.3), more than the 20% allowed")
-    >>> old.kind, old.metric, old.short
-    ('legacy', None, 'distinct_2 fell 40%')
-    """
-
-    kind: str
-    metric: str | None
-    before: float | None
-    after: float | None
-    change: float | None
-    rounds: int | None
-    message: str
-
-    @property
-    def short(self) -> str:
-        """What the run table prints: 'distinct_2 fell 40%', 'vendi fell 3 rounds in a row' ('' if unknown)."""
-        if self.kind in ("collapse", "trend") and self.metric and self.change is not None:
-            verb = "rose" if self.change > 0 else "fell"
-            size = f"{self.rounds} rounds in a row" if self.kind == "trend" else f"{abs(self.change):.0%}"
-            return f"{self.metric} {verb} {size}"
-        m = _SHORT.search(self.message)
-        return m.group(0) if m else ""
-
-    def __str__(self) -> str:
-        return self.message
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict | str | Alert) -> Alert:
-        """An alert as the catalog keeps it (a dict), or as it kept it before (a plain string)."""
-        if isinstance(d, Alert):
-            return d
-        if isinstance(d, str):
-            return cls("legacy", None, None, None, None, None, d)
-        return cls(kind=d.get("kind") or "legacy", metric=d.get("metric"), before=d.get("before"),
-                   after=d.get("after"), change=d.get("change"), rounds=d.get("rounds"),
-                   message=str(d.get("message") or ""))
-
-
-def trend_alerts(series: list[dict], cfg: DiversityConfig) -> list[Alert]:
-    """One alert per watched score that moved against diversity in each of the last `trend_rounds`
-    rounds of `series` (round metrics, oldest first, this round last), by more than `trend_drop`.
-
-    >>> [a.message for a in trend_alerts([{"vendi": 6.59}, {"vendi": 6.45}, {"vendi": 6.27}], DiversityConfig())]
-    ['diversity trend: vendi fell 3 rounds in a row (6.59 -> 6.45 -> 6.27, -4.9% in all)']
-    >>> trend_alerts([{"vendi": 6.59}, {"vendi": 6.60}, {"vendi": 6.27}], DiversityConfig())
-    []
-    """
-    out = []
-    n = cfg.trend_rounds
-    for key in cfg.watch:
-        vals = [(m or {}).get(key) for m in series[-n:]]
-        if len(vals) < n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-            continue
-        sign = 1 if key in LOWER_IS_DIVERSE else -1  # +1: rising is worse
-        steady = all(sign * (b - a) > 0 for a, b in pairwise(vals))
-        total = (vals[-1] - vals[0]) / abs(vals[0]) if vals[0] else 0.0
-        if steady and sign * total > cfg.trend_drop:
-            verb = "rose" if sign > 0 else "fell"
-            path = " -> ".join(f"{v:.3g}" for v in vals)
-            out.append(Alert("trend", key, vals[0], vals[-1], total, n,
-                             f"diversity trend: {key} {verb} {n} rounds in a row ({path}, {total:+.1%} in all)"))
-    return out
-
-
 def score_line(round: int, m) -> str:
     """The score stage's one-line summary (a `RoundMetrics`), for the log.
 
@@ -267,28 +219,6 @@ def truncation_line(round: int, m, limits: list[int], share: float = 0.1) -> str
             "samplers' max_new_tokens if answers need more room")
 
 
-def collapse_alerts(current: dict, previous: dict | None, cfg: DiversityConfig) -> list[Alert]:
-    """One alert per watched score that moved against diversity by more than `collapse_drop`.
-
-    >>> (a,) = collapse_alerts({"distinct_2": 0.3}, {"distinct_2": 0.5}, DiversityConfig())
-    >>> a.message, a.short
-    ('diversity collapse: distinct_2 fell 40% (0.5 -> 0.3), more than the 20% allowed', 'distinct_2 fell 40%')
-    """
-    out = []
-    for key in cfg.watch:
-        now, before = (current or {}).get(key), (previous or {}).get(key)
-        if not isinstance(now, (int, float)) or not isinstance(before, (int, float)) or before <= 0:
-            continue
-        change = (now - before) / before
-        worse = change if key in LOWER_IS_DIVERSE else -change
-        if worse > cfg.collapse_drop:
-            verb = "rose" if key in LOWER_IS_DIVERSE else "fell"
-            out.append(Alert("collapse", key, before, now, change, None,
-                             f"diversity collapse: {key} {verb} {abs(change):.0%} ({before:.3g} -> {now:.3g}), "
-                             f"more than the {cfg.collapse_drop:.0%} allowed"))
-    return out
-
-
 @dataclass
 class RoundMetrics:
     """A round's data metrics: the one place their names are written (the catalog stores `to_dict`)."""
@@ -317,6 +247,13 @@ class RoundMetrics:
     vendi: float | None = None  # the embedding scores: None when `embeddings` is off
     mean_embedding_distance: float | None = None
     embedding_sample: int | None = None
+    # Kept rows whose completion (whitespace aside) was also kept for another problem of their stratum,
+    # over all kept rows: the primary collapse signal (`filters/alerts.py`).
+    shared_completions: float = 0.0
+    # "<domain>/<difficulty>" -> kept, tokens (mean of kept rows), shared (rows), shared_top (the completion
+    # kept for the most problems), distinct_correct_per_problem, and the n-gram and embedding scores
+    # as {sample size: value} (`DiversityConfig.sizes`): what the alerts compare between rounds.
+    by_stratum: dict[str, dict] = field(default_factory=dict)
     collapse_alerts: list[Alert] = field(default_factory=list)  # collapse, then trend alerts
     allocation: dict | None = None  # the generation plan's record (generators/allocate.py)
     curriculum: dict | None = None  # the round's difficulty mix and reasons (generators/curriculum.py)
@@ -338,6 +275,87 @@ class RoundMetrics:
 # (3 ids of 21 bits fill an int64); collisions then have odds ~1e-7 per million distinct n-grams.
 _ID_BITS = 21
 _SENTINEL = "\uE000"  # joins texts: a token of its own, so n-grams across texts can be masked out
+
+
+def stratum_name(domain: str | None, difficulty: int | None) -> str:
+    """A stratum's name: 'addition/2' ('?' for a missing part)."""
+    return f"{domain or '?'}/{'?' if difficulty is None else difficulty}"
+
+
+class StrataScorer:
+    """The per-stratum part of `RoundScorer`: kept rows and tokens, completions kept for more than one
+    problem, and a seeded reservoir of `stratum_sample` kept texts (the same whatever the shards)."""
+
+    def __init__(self, cfg: DiversityConfig):
+        self.cfg = cfg
+        self.kept: dict[str, int] = defaultdict(int)
+        self.tokens: dict[str, int] = defaultdict(int)
+        self.problems: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # -> text -> pids
+        self.rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # -> text -> kept rows
+        self.sample: dict[str, list[str]] = defaultdict(list)
+        self.rng: dict[str, random.Random] = {}
+        self.of_kept: list[str] = []  # each kept row's stratum, in shard order (for the embedding subsample)
+        self.of_problem: dict[str, str] = {}
+
+    def add(self, strata: list[str], pids: list[str], texts: list[str], n_tokens: list[int | None]) -> None:
+        """The kept rows of a shard, in order."""
+        k = self.cfg.stratum_sample
+        for s, pid, text, n in zip(strata, pids, texts, n_tokens):
+            i = self.kept[s]
+            self.kept[s] += 1
+            self.tokens[s] += n or 0
+            key = " ".join(text.split())
+            self.problems[s][key].add(pid)
+            self.rows[s][key] += 1
+            if i < k:  # reservoir sampling (Algorithm R), one generator per stratum
+                self.sample[s].append(text)
+            elif (j := self._rng(s).randrange(i + 1)) < k:
+                self.sample[s][j] = text
+        if self.cfg.embeddings:
+            self.of_kept += strata
+
+    def _rng(self, s: str) -> random.Random:
+        if s not in self.rng:
+            self.rng[s] = random.Random(f"{self.cfg.seed}/{s}")
+        return self.rng[s]
+
+    def finish(self, solutions: set[tuple[str, str]], embedded: tuple[list[int], np.ndarray] | None) -> dict:
+        """`RoundMetrics.by_stratum`. `solutions` are the (problem, normalised solution) pairs of the
+        correct rows; `embedded` the kept positions of the embedding subsample and their vectors."""
+        per: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # solutions, problems
+        for p in {p for p, _ in solutions}:
+            per[self.of_problem.get(p, "?/?")][1] += 1
+        for p, _ in solutions:
+            per[self.of_problem.get(p, "?/?")][0] += 1
+        vectors: dict[str, list[np.ndarray]] = defaultdict(list)
+        for i, x in zip(*embedded) if embedded else ():
+            vectors[self.of_kept[i]].append(x)
+        out = {}
+        for s in sorted(self.kept):
+            texts = list(self.sample[s])
+            random.Random(f"{self.cfg.seed}/{s}/order").shuffle(texts)  # prefixes are uniform subsamples
+            sizes = [n for n in self.cfg.sizes if n <= len(texts)]
+            grams = {n: distinct_ngrams(texts[:n], (1, 2, 3)) for n in sizes}
+            multi = {t: len(p) for t, p in self.problems[s].items() if len(p) > 1}
+            top = max(multi, key=lambda t: (multi[t], t), default=None)
+            solved, problems = per.get(s, (0, 0))
+            out[s] = {
+                "kept": self.kept[s], "tokens": self.tokens[s] / self.kept[s],
+                "shared": sum(self.rows[s][t] for t in multi),
+                "shared_top": {"completion": top[:80], "problems": multi[top]} if top is not None else None,
+                "distinct_correct_per_problem": solved / problems if problems else None,
+                **{f"distinct_{k}": {str(n): grams[n][k] for n in sizes} for k in (1, 2, 3)},
+                "compression_ratio": {str(n): compression_ratio(texts[:n]) for n in sizes},
+            }
+            if embedded:
+                from .embed import mean_pairwise_distance, vendi_score
+
+                x = vectors.get(s, [])
+                random.Random(f"{self.cfg.seed}/{s}/embed").shuffle(x)
+                at = [n for n in self.cfg.sizes if n <= len(x)]
+                out[s]["vendi"] = {str(n): vendi_score(np.stack(x[:n])) for n in at}
+                out[s]["mean_embedding_distance"] = {str(n): mean_pairwise_distance(np.stack(x[:n])) for n in at}
+        return out
 
 
 class RoundScorer:
@@ -365,6 +383,7 @@ class RoundScorer:
         self.raw_bytes = self.gz_bytes = self.texts = 0
         self.solutions: set[tuple[str, str]] = set()
         self.solutions_exact: set[tuple[str, str]] = set()
+        self.strata = StrataScorer(self.cfg)
 
     def add(self, table: pa.Table) -> None:
         t = table.select(["problem_id", "sampler", "difficulty", "correct", "kept", "n_tokens",
@@ -394,8 +413,14 @@ class RoundScorer:
         texts = t["completion"].filter(kept).to_pylist()
         self._ngrams(texts)
         self._compress(texts)
+        domain = table["domain"] if "domain" in table.column_names else pa.nulls(t.num_rows, pa.string())
+        strata = [stratum_name(d, k) for d, k in zip(domain.to_pylist(), t["difficulty"].to_pylist())]
+        flags = kept.to_pylist()
+        self.strata.add([s for s, f in zip(strata, flags) if f], t["problem_id"].filter(kept).to_pylist(), texts,
+                        t["n_tokens"].filter(kept).to_pylist())
         right = t.filter(correct)
         pids = right["problem_id"].to_pylist()
+        self.strata.of_problem.update((p, s) for p, s, c in zip(t["problem_id"].to_pylist(), strata, correct.to_pylist()) if c)
         exact = pc.utf8_trim_whitespace(right["completion"])
         self.solutions_exact.update(zip(pids, exact.to_pylist()))
         normal = pc.utf8_trim_whitespace(pc.replace_substring_regex(right["completion"], r"\d+", "N"))
@@ -459,9 +484,13 @@ class RoundScorer:
             self._merge(n)
         dist = {n: len(self.grams[n]) / self.total[n] if self.total[n] else 0.0 for n in (1, 2, 3)}
         emb: dict = {}
+        embedded = None
         if cfg.embeddings:
             idx = list(range(self.kept)) if self.kept <= cfg.embed_sample else random.Random(cfg.seed).sample(range(self.kept), cfg.embed_sample)
-            emb = _embedding_scores(kept_texts(idx) if idx else [])
+            emb, x = _embedding_scores(kept_texts(idx) if idx else [])
+            embedded = (idx, x)
+        by_stratum = self.strata.finish(self.solutions, embedded)
+        shared = sum(s["shared"] for s in by_stratum.values())
         per = self._per_problem
         m = RoundMetrics(
             generated=self.n, correct=self.correct, kept=self.kept, tokens=self.tokens,
@@ -476,7 +505,7 @@ class RoundScorer:
             distinct_correct_per_problem=per(self.solutions),
             distinct_correct_per_problem_exact=per(self.solutions_exact),
             rationalized_generated=self.rationalized_generated, rationalized_kept=self.rationalized_kept,
-            **emb,
+            shared_completions=shared / self.kept if self.kept else 0.0, by_stratum=by_stratum, **emb,
         )
         m.collapse_alerts = collapse_alerts(m.to_dict(), previous, cfg) if previous else []
         return m
@@ -494,12 +523,13 @@ def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return z.astype(np.int64)
 
 
-def _embedding_scores(texts: list[str]) -> dict:
+def _embedding_scores(texts: list[str]) -> tuple[dict, np.ndarray]:
+    """The round's embedding scores, and the vectors (the strata's scores are read from them too)."""
     from .embed import embed, mean_pairwise_distance, vendi_score
 
     x = embed(texts)
     return {"vendi": vendi_score(x) if len(texts) else None, "mean_embedding_distance": mean_pairwise_distance(x),
-            "embedding_sample": len(texts)}
+            "embedding_sample": len(texts)}, x
 
 
 def score_table(table: pa.Table, cfg: DiversityConfig | None = None, previous: dict | None = None) -> RoundMetrics:
@@ -513,10 +543,11 @@ def score_table(table: pa.Table, cfg: DiversityConfig | None = None, previous: d
 def score_rows(rows: list[dict], cfg: DiversityConfig | None = None, previous: dict | None = None) -> dict:
     """Round metrics of row dicts (see `RoundMetrics`), as the catalog stores them.
 
-    `previous` is the last round's metrics: when given, `collapse_alerts` lists the scores that fell
-    by more than `cfg.collapse_drop` against it.
+    `previous` is the last round's metrics: when given, `collapse_alerts` lists what moved against
+    diversity within strata (`filters/alerts.py`).
     """
-    cols = ["problem_id", "sampler", "difficulty", "correct", "kept", "n_tokens", "drop_reason", "completion"]
-    types = [pa.string(), pa.string(), pa.int32(), pa.bool_(), pa.bool_(), pa.int64(), pa.string(), pa.string()]
+    cols = ["problem_id", "domain", "sampler", "difficulty", "correct", "kept", "n_tokens", "drop_reason", "completion"]
+    types = [pa.string(), pa.string(), pa.string(), pa.int32(), pa.bool_(), pa.bool_(), pa.int64(), pa.string(),
+             pa.string()]
     table = pa.table({c: pa.array([r.get(c) for r in rows], t) for c, t in zip(cols, types)})
     return score_table(table, cfg, previous).to_dict()

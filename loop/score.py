@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from synthloop.filters.diversity import (
     RoundMetrics,
     RoundScorer,
+    diversity_notes,
     score_line,
     trend_alerts,
     truncation_line,
@@ -22,7 +23,7 @@ from .plan import RoundPlan
 from .progress import say
 from .shards import Shard
 
-SCORE_COLUMNS = ["problem_id", "sampler", "difficulty", "correct", "kept", "n_tokens", "drop_reason", "completion",
+SCORE_COLUMNS = ["problem_id", "domain", "sampler", "difficulty", "correct", "kept", "n_tokens", "drop_reason", "completion",
                  "rationalized"]
 
 
@@ -35,6 +36,8 @@ def score(cat: Catalog, cfg: LoopConfig, round: int, final: list[Shard], plan: R
     metrics = scorer.finish(earlier[-1] if earlier else None, kept_texts=lambda idx: kept_texts(final, idx))
     metrics.collapse_alerts += trend_alerts([*earlier, metrics.to_dict()], cfg.diversity)
     say(score_line(round, metrics))
+    for note in diversity_notes(metrics.to_dict(), earlier[-1] if earlier else None, cfg.diversity):
+        say(f"round {round}: {note}")
     if note := truncation_line(round, metrics, [s.max_new_tokens for s in cfg.generation.samplers]):
         say(note)
     return replace(metrics, allocation=plan.allocation, curriculum=plan.curriculum)

@@ -88,8 +88,9 @@ def test_status_reads_typed_alerts_and_the_plain_strings_of_old_catalogs(tmp_pat
     from synthloop.cli import _collapse
 
     cfg = DiversityConfig()
-    typed = [*collapse_alerts({"distinct_2": 0.3}, {"distinct_2": 0.5}, cfg),
-             *trend_alerts([{"vendi": 6.59}, {"vendi": 6.45}, {"vendi": 6.27}], cfg)]
+    s = lambda **v: {"by_stratum": {"addition/1": {"kept": 40, "tokens": 9, **{k: {"16": x} for k, x in v.items()}}}}
+    typed = [*collapse_alerts(s(distinct_2=0.3), s(distinct_2=0.5), cfg),
+             *trend_alerts([s(vendi=6.59), s(vendi=6.45), s(vendi=6.27)], cfg)]
     legacy = "diversity collapse: compression_ratio rose 50% (2 -> 3), more than the 20% allowed"
     cat = Catalog(tmp_path)
     for r, alerts in ((0, []), (1, [legacy]), (2, [a.to_dict() for a in typed])):
@@ -98,11 +99,14 @@ def test_status_reads_typed_alerts_and_the_plain_strings_of_old_catalogs(tmp_pat
     rows = [json.loads(x) for x in cli("status", "--name", "a", "--json", home=tmp_path).output.splitlines()]
     assert rows[0]["collapse_alerts"] == []
     assert rows[1]["collapse_alerts"] == [{"kind": "legacy", "metric": None, "before": None, "after": None,
-                                           "change": None, "rounds": None, "message": legacy}]
+                                           "change": None, "rounds": None, "message": legacy, "strata": [],
+                                           "rows_before": None, "rows_after": None, "low": None, "high": None}]
     assert rows[2]["collapse_alerts"] == [a.to_dict() for a in typed]
     assert rows[2]["collapse_alerts"][1] | {"change": None} == {
         "kind": "trend", "metric": "vendi", "before": 6.59, "after": 6.27, "change": None, "rounds": 3,
-        "message": "diversity trend: vendi fell 3 rounds in a row (6.59 -> 6.45 -> 6.27, -4.9% in all)"}
+        "message": "diversity trend: vendi fell 3 rounds in a row within strata (-2.1%, -2.8% a round, -4.9% in "
+                   "all; addition/1 with 40 kept rows)",
+        "strata": ["addition/1"], "rows_before": 40, "rows_after": 40, "low": None, "high": None}
     assert [_collapse(r["collapse_alerts"]) for r in rows] == [
         "", "[red]compression_ratio rose 50%[/]", "[red]distinct_2 fell 40%; vendi fell 3 rounds in a row[/]"]
     assert _collapse([legacy]) == _collapse(rows[1]["collapse_alerts"])  # the string itself, as stored

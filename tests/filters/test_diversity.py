@@ -83,15 +83,22 @@ def test_embedding_scores_with_the_bundled_model():
     assert varied["vendi"] > 2.0 and varied["mean_embedding_distance"] > 0.3
 
 
+def stratum(kept: int = 40, **scores) -> dict:
+    """Round metrics with one stratum, as the catalog keeps them (curves at 16 and 32 rows)."""
+    curves = {k: {"16": v, "32": v} for k, v in scores.items()}
+    return {"by_stratum": {"addition/1": {"kept": kept, "tokens": 12.0, "shared": 0, **curves}}}
+
+
 def test_collapse_alert_against_previous_round():
     cfg = DiversityConfig(collapse_drop=0.25, watch=("distinct_2", "compression_ratio"))
-    prev = {"distinct_2": 0.5, "compression_ratio": 2.0}
-    assert collapse_alerts({"distinct_2": 0.4, "compression_ratio": 2.4}, prev, cfg) == []
-    alerts = collapse_alerts({"distinct_2": 0.3, "compression_ratio": 3.0}, prev, cfg)
+    prev = stratum(distinct_2=0.5, compression_ratio=2.0)
+    assert collapse_alerts(stratum(distinct_2=0.4, compression_ratio=2.4), prev, cfg) == []
+    alerts = collapse_alerts(stratum(distinct_2=0.3, compression_ratio=3.0), prev, cfg)
     assert len(alerts) == 2 and "distinct_2 fell 40%" in alerts[0].message and "compression_ratio rose 50%" in alerts[1].message
     assert [(a.kind, a.metric, a.short) for a in alerts] == [("collapse", "distinct_2", "distinct_2 fell 40%"),
                                                              ("collapse", "compression_ratio", "compression_ratio rose 50%")]
-    assert collapse_alerts({"distinct_2": 0.1}, None, cfg) == []
+    assert collapse_alerts(stratum(distinct_2=0.1), None, cfg) == []
+    assert collapse_alerts(stratum(kept=15, distinct_2=0.1), prev, cfg) == []  # under min_rows: not compared
 
 
 def test_score_rows_counts():
@@ -106,9 +113,9 @@ def test_score_rows_counts():
     assert m["by_sampler"]["b"]["pass_rate"] == 0.5
     assert m["by_difficulty"][2]["pass_rate"] == 0.0
     assert m["distinct_1"] == 1.0 and m["collapse_alerts"] == [] and "vendi" not in m
-    worse = score_rows(rows, NO_MODEL, previous={"distinct_2": 1.0, "distinct_correct_per_problem": 3.0})
-    assert worse["collapse_alerts"] and worse["collapse_alerts"][0]["metric"] == "distinct_correct_per_problem"
-    assert "distinct_correct_per_problem" in worse["collapse_alerts"][0]["message"]  # stored as a dict (JSON)
+    assert m["by_stratum"]["?/1"]["kept"] == 1 and m["shared_completions"] == 0.0  # rows without a domain
+    # A round kept before strata compares with nothing (tests/filters/test_alerts.py has the alerts).
+    assert score_rows(rows, NO_MODEL, previous={"distinct_2": 1.0, "distinct_correct_per_problem": 3.0})["collapse_alerts"] == []
 
 
 def test_a_steady_decline_is_an_alert_where_no_single_drop_is():
@@ -116,13 +123,14 @@ def test_a_steady_decline_is_an_alert_where_no_single_drop_is():
     from synthloop.filters.diversity import DiversityConfig, collapse_alerts, trend_alerts
 
     cfg = DiversityConfig()
-    series = [{"vendi": 6.59, "distinct_2": 0.041}, {"vendi": 6.45, "distinct_2": 0.043}, {"vendi": 6.27, "distinct_2": 0.040}]
+    series = [stratum(vendi=6.59, distinct_2=0.041), stratum(vendi=6.45, distinct_2=0.043),
+              stratum(vendi=6.27, distinct_2=0.040)]
     assert collapse_alerts(series[2], series[1], cfg) == [] and collapse_alerts(series[1], series[0], cfg) == []
     (alert,) = trend_alerts(series, cfg)
-    assert alert.message.startswith("diversity trend: vendi fell 3 rounds in a row") and "-4.9%" in alert.message
+    assert alert.message.startswith("diversity trend: vendi fell 3 rounds in a row") and "-4.9% in all" in alert.message
     assert (alert.kind, alert.rounds, alert.short) == ("trend", 3, "vendi fell 3 rounds in a row")
     assert trend_alerts(series[:2], cfg) == []  # two rounds are not a trend
-    rising = [{"compression_ratio": x} for x in (3.0, 3.1, 3.3)]  # lower is more diverse: a rise is a decline
+    rising = [stratum(compression_ratio=x) for x in (3.0, 3.1, 3.3)]  # lower is more diverse: a rise is a decline
     assert trend_alerts(rising, DiversityConfig(watch=("compression_ratio",)))[0].message.startswith(
         "diversity trend: compression_ratio rose")
 
