@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from synthloop.cli_data import check_same_config, fail
+from synthloop.cli_data import check_same_config, fail, print_table
 from synthloop.errors import UserError
 
 # The process the CLI runs in: no telemetry, no hub, quiet logs. Set (where the user has not) by
@@ -70,7 +70,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-# Wide enough for the status table even when output is piped (CI logs, `| tee`).
+# At least 150 columns; tables go through `print_table`, whole outside a terminal (CI logs, `| tee`).
 console = Console(width=max(shutil.get_terminal_size((160, 24)).columns, 150))
 
 HomeOpt = Annotated[
@@ -192,7 +192,7 @@ def run(
                           "further, --fresh starts over", highlight=False)
 
         def show(rows):
-            console.print(_status_table(rows, f"run {cfg.name}"))
+            print_table(_status_table(rows, f"run {cfg.name}"))
 
         prefect_server.start()  # from this thread, so it cannot outlive us; a time-out is one line
         loop_flow(h, cfg, on_round=show)
@@ -256,7 +256,7 @@ def status(
         for r in rows:  # alerts as typed dicts, those of old catalogs (plain strings) too
             typer.echo(json.dumps(r | {"collapse_alerts": [a.to_dict() for a in _alerts(r.get("collapse_alerts"))]}))
     else:
-        console.print(_status_table(rows, f"run {name}"))
+        print_table(_status_table(rows, f"run {name}"))
 
 
 @app.command()
@@ -313,7 +313,7 @@ def experiment(
             t.add_column(c)
         for r in res["rows"]:
             t.add_row(*(Text(cell(r, c)) for c in cols))
-        console.print(t)
+        print_table(t)
     say.print(f"page: {res['files']['html']}\njson: {res['files']['json']}", highlight=False, markup=False)
 
 
@@ -377,7 +377,7 @@ def domains(
         knobs = ", ".join(f"{k}={v}" for k, v in r["knobs"].items()) or "-"
         paths = "several" if r["several_paths"] else "one"
         t.add_row(r["name"], paths, r["difficulty"], knobs, r["summary"])
-    console.print(t)
+    print_table(t)
 
 
 def main() -> None:

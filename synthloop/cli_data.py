@@ -21,6 +21,19 @@ from rich.text import Text
 from synthloop.errors import UserError
 
 console = Console(width=max(shutil.get_terminal_size((160, 24)).columns, 150))
+# Widest line a table gets outside a terminal: far past any run name or metric, short of a runaway.
+LOG_WIDTH = 10_000
+
+
+def print_table(table: Table, to: Console | None = None) -> None:
+    """A table on `to` (the stdout console): in a terminal at its width, as rich fits it; elsewhere
+    (a log, CI, `| tee`) as wide as its widest cells, so that no cell is cut to `demo-…`."""
+    to = to or console
+    if to.is_terminal:
+        to.print(table)
+        return
+    wide = max(to.measure(table, options=to.options.update_width(LOG_WIDTH)).maximum, to.width)
+    Console(file=to.file, width=wide).print(table)  # print(width=) caps at the console's own width
 # Progress and notes go to stderr, so `$(synthloop pull ...)` captures just the path.
 err = Console(stderr=True)
 datasets_app = typer.Typer(
@@ -106,7 +119,7 @@ def list_(name: Annotated[str | None, typer.Argument(help="Only this dataset.")]
         pct = f"{100 * v['kept'] / v['rows']:.1f}" if v["rows"] else "-"
         t.add_row(f"{v['name']}@{v['version']}", str(v["rows"]), str(v["kept"]), pct, _num(v["round"]),
                   v["model_id"] or "-", ", ".join(v["parents"] or []) or "-", str(v["created_at"])[:19])
-    console.print(t)
+    print_table(t)
 
 
 @datasets_app.command()
@@ -148,7 +161,7 @@ def show(ref: Ref, as_json: JsonOpt = False, verbose: VerboseOpt = False, home: 
             t.add_row(f"metrics.{k}", _num(val) if not isinstance(val, list) else escape(", ".join(map(str, val))))
     for k, val in _concise(m, verbose).items():
         t.add_row(f"metrics.{k}", escape(val))
-    console.print(t)
+    print_table(t)
     for key, label in (("by_sampler", "sampler"), ("by_difficulty", "difficulty")):
         rows = m.get(key) or {}
         if rows:
@@ -158,7 +171,7 @@ def show(ref: Ref, as_json: JsonOpt = False, verbose: VerboseOpt = False, home: 
                 bt.add_column(col, justify="left" if col == label else "right")
             for name, r in rows.items():
                 bt.add_row(escape(str(name)), *(_num(r.get(col)) for col in cols))
-            console.print(bt)
+            print_table(bt)
 
 
 # Metrics whose full record runs to hundreds of lines (a reason per sampler, bucket and problem):
@@ -225,7 +238,7 @@ def diff(a: Ref, b: Ref, as_json: JsonOpt = False, all_metrics: Annotated[bool, 
         style = "" if delta is None or delta == 0 else ("green" if delta > 0 else "red")
         t.add_row(key, _num(m["a"]), _num(m["b"]),
                   f"[{style}]{delta:+.4g}[/]" if style else _num(delta))
-    console.print(t)
+    print_table(t)
     if hidden:
         console.print(f"({hidden} allocation-history metrics not shown; --verbose lists them)")
 
@@ -267,7 +280,7 @@ def sql(query: Annotated[str, typer.Argument(help="One SELECT statement (example
         t.add_column(escape(c))
     for row in rows:
         t.add_row(*(_num(x) for x in row))
-    console.print(t)
+    print_table(t)
     if limit and len(rows) == limit:
         console.print(f"(first {limit} rows; --limit 0 for all)")
 

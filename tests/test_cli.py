@@ -138,3 +138,29 @@ def test_prefect_run_logs_reach_the_api_but_not_the_terminal():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=False)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.split() == ["20", "20", "[30]"], res.stdout
+
+
+def test_tables_print_whole_outside_a_terminal(tmp_path):
+    """Piped to a log or CI (not a TTY), `status` printed `demo-…` and `held-o…`: every cell is whole
+    there; `run` prints its rounds through the same table."""
+    from synthloop.warehouse import Catalog
+
+    run = "demo-with-a-run-name-long-enough-to-be-cut"
+    alert = {"kind": "collapse", "metric": "shared_completions", "before": 0.0, "after": 0.9, "change": 0.9,
+             "rounds": None, "message": "diversity collapse: ..."}
+    cat = Catalog(tmp_path)
+    for r in range(3):
+        ev = {"accuracy": 0.125 * r, "pass_at_k": 0.5, "k": 8,
+              "by_difficulty": {d: {"accuracy": 0.1 * d} for d in range(1, 9)}}
+        cat.finish_round(run, r, dataset_version=r or None, model_in=f"{run}-m{max(r - 1, 0)}", model_out=f"{run}-m{r}",
+                         promoted=r != 1, reason="x", metrics={"eval": ev, "generated": 123456, "correct": 65432,
+                                                               "kept": 54321, "data": {"distinct_2": 0.0412,
+                                                                                       "vendi": 6.59, "collapse_alerts": [alert] * r}})
+    res = cli("status", "--name", run, home=tmp_path)
+    assert res.exit_code == 0, res.output
+    assert "…" not in res.output, res.output
+    lines = res.output.splitlines()
+    for r in range(3):
+        assert any(f" {run}-m{r} " in line for line in lines), res.output  # whole, on one line
+    assert "held-out acc" in res.output and "diversity alert" in res.output
+    assert "shared_completions rose to 90%; shared_completions rose to 90%" in res.output
