@@ -359,7 +359,8 @@ class StrataScorer:
 
 
 class RoundScorer:
-    """`score_rows` one shard at a time: memory grows with distinct n-grams and solutions, not rows.
+    """`score_rows` one shard at a time: memory grows with distinct n-grams, solutions and kept
+    completions (`StrataScorer` finds those repeated across problems), not with all rows.
 
     `add` each shard (an Arrow table with the warehouse's columns), then `finish`. The numbers are
     the ones `score_rows` gives on all the rows at once.
@@ -414,7 +415,9 @@ class RoundScorer:
         self._ngrams(texts)
         self._compress(texts)
         domain = table["domain"] if "domain" in table.column_names else pa.nulls(t.num_rows, pa.string())
-        strata = [stratum_name(d, k) for d, k in zip(domain.to_pylist(), t["difficulty"].to_pylist())]
+        names: dict[tuple, str] = {}  # one string per stratum, not per row
+        strata = [names.get((d, k)) or names.setdefault((d, k), stratum_name(d, k))
+                  for d, k in zip(domain.to_pylist(), t["difficulty"].to_pylist())]
         flags = kept.to_pylist()
         self.strata.add([s for s, f in zip(strata, flags) if f], t["problem_id"].filter(kept).to_pylist(), texts,
                         t["n_tokens"].filter(kept).to_pylist())
