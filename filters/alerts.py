@@ -238,11 +238,18 @@ def collapse_alerts(current: dict, previous: dict | None, cfg: DiversityConfig) 
     return out
 
 
+def _shared_rows(top: dict) -> int:
+    """The kept rows of a stratum's most repeated completion ("problems" in rounds scored before
+    the scorer counted rows)."""
+    return top.get("rows", top.get("problems", 0))
+
+
 def _shared_alert(current: dict, c: Change, cfg: DiversityConfig) -> Alert:
     """The alert for completions repeated across problems, with an example of what was repeated."""
     strata = current["by_stratum"]
-    top = max((strata[s].get("shared_top") or {} for s, *_ in c.strata), key=lambda t: t.get("problems", 0))
-    seen = f"; e.g. {top['completion']!r} kept for {top['problems']} problems" if top.get("problems") else ""
+    top = max((strata[s].get("shared_top") or {} for s, *_ in c.strata), key=_shared_rows)
+    seen = f"; e.g. {top['completion']!r} kept {_shared_rows(top)} times, for more than one problem" \
+        if _shared_rows(top) else ""
     return Alert("collapse", SHARED, c.before, c.after, c.change, None,
                  f"diversity collapse: {c.after:.0%} of kept rows repeat a completion kept for another problem "
                  f"of their stratum ({c.before:.0%} last round; {100 * c.change:+.0f} points, 95% interval "

@@ -251,7 +251,7 @@ class RoundMetrics:
     # over all kept rows: the primary collapse signal (`filters/alerts.py`).
     shared_completions: float = 0.0
     # "<domain>/<difficulty>" -> kept, tokens (mean of kept rows), shared (rows), shared_top (the completion
-    # kept for the most problems), distinct_correct_per_problem, and the n-gram and embedding scores
+    # kept most often among those kept for more than one problem, and its kept rows), distinct_correct_per_problem, and the n-gram and embedding scores
     # as {sample size: value} (`DiversityConfig.sizes`): what the alerts compare between rounds.
     by_stratum: dict[str, dict] = field(default_factory=dict)
     collapse_alerts: list[Alert] = field(default_factory=list)  # collapse, then trend alerts
@@ -290,8 +290,9 @@ class StrataScorer:
         self.cfg = cfg
         self.kept: dict[str, int] = defaultdict(int)
         self.tokens: dict[str, int] = defaultdict(int)
-        self.problems: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # -> text -> pids
-        self.rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # -> text -> kept rows
+        # stratum -> hash of a normalised completion -> [hash of its first problem, kept rows, the text
+        # once a second problem has it]: a few ints per distinct completion, the text only where shared
+        self.seen: dict[str, dict[int, list]] = defaultdict(dict)
         self.sample: dict[str, list[str]] = defaultdict(list)
         self.rng: dict[str, random.Random] = {}
         self.of_kept: list[str] = []  # each kept row's stratum, in shard order (for the embedding subsample)
@@ -305,8 +306,10 @@ class StrataScorer:
             self.kept[s] += 1
             self.tokens[s] += n or 0
             key = " ".join(text.split())
-            self.problems[s][key].add(pid)
-            self.rows[s][key] += 1
+            entry = self.seen[s].setdefault(hash(key), [hash(pid), 0, None])
+            entry[1] += 1
+            if entry[2] is None and entry[0] != hash(pid):
+                entry[2] = key
             if i < k:  # reservoir sampling (Algorithm R), one generator per stratum
                 self.sample[s].append(text)
             elif (j := self._rng(s).randrange(i + 1)) < k:
@@ -336,13 +339,13 @@ class StrataScorer:
             random.Random(f"{self.cfg.seed}/{s}/order").shuffle(texts)  # prefixes are uniform subsamples
             sizes = [n for n in self.cfg.sizes if n <= len(texts)]
             grams = {n: distinct_ngrams(texts[:n], (1, 2, 3)) for n in sizes}
-            multi = {t: len(p) for t, p in self.problems[s].items() if len(p) > 1}
+            multi = {e[2]: e[1] for e in self.seen[s].values() if e[2] is not None}  # text -> kept rows
             top = max(multi, key=lambda t: (multi[t], t), default=None)
             solved, problems = per.get(s, (0, 0))
             out[s] = {
                 "kept": self.kept[s], "tokens": self.tokens[s] / self.kept[s],
-                "shared": sum(self.rows[s][t] for t in multi),
-                "shared_top": {"completion": top[:80], "problems": multi[top]} if top is not None else None,
+                "shared": sum(multi.values()),
+                "shared_top": {"completion": top[:80], "rows": multi[top]} if top is not None else None,
                 "distinct_correct_per_problem": solved / problems if problems else None,
                 **{f"distinct_{k}": {str(n): grams[n][k] for n in sizes} for k in (1, 2, 3)},
                 "compression_ratio": {str(n): compression_ratio(texts[:n]) for n in sizes},

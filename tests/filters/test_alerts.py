@@ -70,7 +70,7 @@ def test_one_completion_for_every_problem_is_a_collapse():
     msg = first.message  # says what was seen, where, on how many rows, and how sure
     assert "100% of kept rows repeat a completion kept for another problem" in msg
     assert "addition/1 +100 points (40 -> 40 rows)" in msg and "95% interval" in msg and "at least 16 kept rows" in msg
-    assert "'The answer is 42.' kept for 40 problems" in msg
+    assert "'The answer is 42.' kept 40 times, for more than one problem" in msg
     assert Alert.from_dict(json.loads(json.dumps(first.to_dict()))) == first  # as the catalog keeps it
 
 
