@@ -128,3 +128,20 @@ def test_a_round_from_a_gguf_file(prefect_harness, workspace, monkeypatch):
     m1 = cat.model("gg-m1")  # fine-tuned from the imported folder, and saved: the save that used to fail
     assert m1 is not None and m1["parent"] == "gg-m0"
     assert (Path(m1["path"]) / "model.safetensors").is_file()
+
+
+def test_budgets_spend_a_plain_number_round_on_many_problems():
+    """Plain-number answers: one sample per problem, as many problems as the round has samples
+    (a second sample of a solved problem is mostly the same reply again); worked solutions keep
+    several samples per problem. The sample budget is the same either way."""
+    from synthloop.loop.starter import budgets
+
+    for small in (False, True):
+        for gpu in (False, True):
+            num = budgets({"rows": 3000, "checker": "numeric"}, small, gpu=gpu)
+            worked = budgets({"rows": 3000, "checker": "pattern"}, small, gpu=gpu)
+            assert num["k"] == (2 if gpu and not small else 1) and worked["k"] == 4  # 4000 samples, 2400 rows
+            assert num["ppr"] * num["k"] == worked["ppr"] * worked["k"]
+    assert budgets({"rows": 3000, "checker": "numeric"}, False, gpu=False)["ppr"] == 800
+    few = budgets({"rows": 500, "checker": "numeric"}, False, gpu=False)  # 400 training rows
+    assert (few["ppr"], few["k"]) == (400, 2)
