@@ -324,9 +324,11 @@ def main(argv=None) -> None:
         for r in range(1, rounds + 1):
             done, times = run_round(cat, cfg, r)
             t = time.perf_counter()
-            side = side_checks(cfg, incumbent(cat, cfg.name).path, unseen, probe, max_new)
+            # The model the round ended with (a resumed round's, not today's incumbent).
+            inc = model_ref(cat, done.model_out if done.promoted else done.model_in)
+            side = side_checks(cfg, inc.path, unseen, probe, max_new)
             times["side_s"] = time.perf_counter() - t
-            rows.append(row_of(cat, cfg, r, side, base, m0.metrics["eval"], times)
+            rows.append(row_of(cat, cfg, r, side, base, m0.metrics["eval"], times, inc)
                         | {"promoted": done.promoted, "reason": done.reason})
             show(rows[-1])
             print(f"      gate: {done.reason[:300]}", flush=True)

@@ -16,8 +16,10 @@ import pyarrow as pa
 from synthloop.domains import Domain, Problem
 
 # Drop reasons, one per rule, in the order the rules are tried. hint_leak: a rationalized row
-# (generators/rationalize.py) whose completion mentions the hint it was given.
-REASONS = ("hint_leak", "truncated", "wrong_answer", "unparseable_step", "dynamic_step", "static_step")
+# (generators/rationalize.py) whose completion mentions the hint it was given; unreasoned_hint: a
+# rationalized row with the right answer and no checkable step (it states the answer it was given).
+REASONS = ("hint_leak", "truncated", "wrong_answer", "unparseable_step", "dynamic_step", "static_step",
+           "unreasoned_hint")
 
 
 @dataclass
@@ -31,6 +33,11 @@ class VerifyConfig:
     # Keep every sample, right or wrong (verdicts are still recorded): no verifier at all, the
     # naive self-training that `synthloop experiment collapse` compares the loop against.
     keep_all: bool = False
+    # A rationalized row (answer given as a hint) is kept only with at least one checked step
+    # (a worked line, an annotation, or a written equation with the file domain's `equations`)
+    # that holds: "The correct answer is 85." restates the hint. Trained on such rows SmolLM2
+    # learned to state numbers, not compute them (README "Improve a real model").
+    hinted_need_steps: bool = True
 
 
 def policy(verdict, cfg: VerifyConfig) -> str | None:
@@ -70,6 +77,13 @@ def _leaks(table: pa.Table) -> list[bool]:
     return [bool(r) and leaks_hint(c, json.loads(s or "{}").get("hint", "")) for r, c, s in zip(*cols)]
 
 
+def _hinted(table: pa.Table) -> list[bool]:
+    """Per row: sampled with the answer as a hint (the `rationalized` column; absent: none)."""
+    if "rationalized" not in table.column_names:
+        return [False] * table.num_rows
+    return [bool(r) for r in table["rationalized"].to_pylist()]
+
+
 @dataclass
 class VerifyMetrics:
     """What verification found in one or more shards (they add up: `a + b`)."""
@@ -106,7 +120,9 @@ def verify_table(
     # learned the task writes the same chain K times) is checked once.
     seen: dict[tuple[str, str], tuple] = {}
     leaks = _leaks(table)
-    for pid, completion, leak in zip(table["problem_id"].to_pylist(), table["completion"].to_pylist(), leaks):
+    hinted = _hinted(table)
+    for pid, completion, leak, hint in zip(table["problem_id"].to_pylist(), table["completion"].to_pylist(),
+                                           leaks, hinted):
         hit = seen.get((pid, completion))
         if hit is None:
             problem = problems[pid]
@@ -114,6 +130,8 @@ def verify_table(
             hit = seen[(pid, completion)] = (verdict, policy(verdict, cfg))
         v, reason = hit
         reason = "hint_leak" if leak else reason
+        if hint and reason is None and cfg.hinted_need_steps and not cfg.keep_all and not v.n_steps:
+            reason = "unreasoned_hint"
         for key, value in (("extracted", v.extracted), ("correct", v.correct), ("steps_ok", v.steps_ok),
                            ("first_bad_step", v.first_bad_step), ("error_kind", v.error_kind),
                            ("kept", reason is None), ("drop_reason", reason)):

@@ -167,3 +167,29 @@ def test_config_rejects_a_hint_without_its_slots_in_one_line(tmp_path):
     with pytest.raises(ConfigError, match="rationalize.samples.*rationalize.temperature"):
         load_config(bad)
 
+
+
+def test_a_hinted_reply_that_only_states_the_answer_is_dropped(tmp_path):
+    """Given the answer, a chat model often just states it ("The correct answer is 85."): that
+    row restates the hint and is dropped as `unreasoned_hint`; a hinted reply whose written
+    equation reaches the answer is kept, and an unhinted reply is judged on its verdict alone."""
+    from synthloop.domains.file import FileDomain
+
+    path = tmp_path / "sums.jsonl"
+    path.write_text("".join(json.dumps({"question": f"Add {a} and 32.", "answer": str(a + 32)}) + "\n"
+                            for a in range(50, 60)))
+    dom = FileDomain(str(path), equations=True)
+    (p,) = dom.make_problems(1, seed=0, difficulties=[1])
+    a, total = p.prompt.split()[1], int(p.answer)
+    replies = [f"The correct answer is {total}.", f"{a} + 32 = {total}", f"{a} + 32 = {total + 1}, so {total}"]
+    rows = [{"problem_id": p.id, "completion": c, "rationalized": h, "sampler_settings": json.dumps({"hint": HINT})}
+            for h in (True, False) for c in replies]
+
+    def reasons(cfg):
+        table, metrics = verify_table(to_table(rows), {p.domain: dom}, {p.id: p}, cfg)
+        return table["drop_reason"].to_pylist(), metrics
+
+    got, metrics = reasons(VerifyConfig())
+    assert got == ["unreasoned_hint", None, "static_step", None, None, "static_step"]  # a false equation
+    assert metrics.drops["unreasoned_hint"] == 1
+    assert reasons(VerifyConfig(hinted_need_steps=False))[0][0] is None
