@@ -39,7 +39,9 @@ _SHORT = re.compile(r"\w+ (fell|rose) \d+(%| rounds in a row)")
 @dataclass(frozen=True)
 class Alert:
     """A diversity alert of a round: a watched score that collapsed against the last round
-    (`kind` "collapse") or declined steadily over the last rounds ("trend").
+    (`kind` "collapse") or declined steadily over the last rounds ("trend"); or the verifier
+    audit's ("audit", loop/audit.py): a false-accept or false-reject rate (`after`, interval
+    `low`/`high` on `rows_after` re-judged rows) above its limit.
 
     `before`/`after` are the score's values at the start and end (for a trend, its first and last
     round; weighted over the strata compared), `change` is the relative move `(after - before) /
@@ -75,6 +77,8 @@ class Alert:
     def short(self) -> str:
         """What the run table prints: 'distinct_2 fell 40%', 'vendi fell 3 rounds in a row',
         'shared_completions rose to 90%' ('' if unknown)."""
+        if self.kind == "audit" and self.metric and self.after is not None:  # the verifier audit's
+            return f"{self.metric} {self.after:.0%}"
         if self.kind == "collapse" and self.metric == SHARED and self.after is not None:
             return f"{SHARED} rose to {self.after:.0%}"
         if self.kind in ("collapse", "trend") and self.metric and self.change is not None:

@@ -168,6 +168,7 @@ class DedupMetrics:
     compared: int = 0  # this round's rows still kept after verification: hashed and compared
     prior: int = 0  # earlier rounds' kept rows they were compared against
     near_duplicate: int = 0  # of `compared`, dropped as a near-duplicate of a kept row
+    seconds: float = 0.0  # what the round-wide decision took (the round's cost, loop/cost.py)
 
 
 def text_of(table: pa.Table) -> pa.Array:

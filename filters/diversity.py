@@ -257,15 +257,21 @@ class RoundMetrics:
     collapse_alerts: list[Alert] = field(default_factory=list)  # collapse, then trend alerts
     allocation: dict | None = None  # the generation plan's record (generators/allocate.py)
     curriculum: dict | None = None  # the round's difficulty mix and reasons (generators/curriculum.py)
+    # What the rows were checked against and what it found (filters/decontam.py, loop/decontam.py).
+    decontamination: dict | None = None
+    audit: dict | None = None  # the verifier audit's rates with 95% intervals (loop/audit.py)
+    audit_alerts: list[Alert] = field(default_factory=list)  # a rate above its limit beyond doubt
+    cost: dict | None = None  # tokens, compute seconds, kept rows per 1k tokens and per minute (loop/cost.py)
 
     def to_dict(self) -> dict:
         """The JSON the catalog keeps; the embedding keys only when they were measured."""
         out = asdict(self)
         out["collapse_alerts"] = [Alert.from_dict(a).to_dict() for a in self.collapse_alerts]
+        out["audit_alerts"] = [Alert.from_dict(a).to_dict() for a in self.audit_alerts]
         if not self.embedding_sample:
             for key in ("vendi", "mean_embedding_distance", "embedding_sample"):
                 out.pop(key)
-        for key in ("allocation", "curriculum"):
+        for key in ("allocation", "curriculum", "decontamination", "audit", "cost"):
             if out[key] is None:
                 out.pop(key)
         return out

@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
-from synthloop.loop import bootstrap, filter, finetune, gate, generate, plan, publish, score
+from synthloop.loop import (
+    bootstrap,
+    decontam,
+    filter,
+    finetune,
+    gate,
+    generate,
+    plan,
+    publish,
+    score,
+)
 from synthloop.loop.config import LoopConfig
 from synthloop.loop.records import ModelRef, Published, RoundRecord
 from synthloop.loop.status import status_rows
@@ -32,6 +42,7 @@ def _task(fn, name: str, retries: int = 0):
 TASKS = {
     bootstrap.bootstrap: _task(bootstrap.bootstrap, "bootstrap"),
     plan.plan: _task(plan.plan, "plan"),
+    decontam.index_path: _task(decontam.index_path, "decontam-index"),
     generate.generate: _task(generate.generate, "generate", retries=2),
     filter.verify: _task(filter.verify, "verify", retries=2),
     filter.dedup: _task(filter.dedup, "dedup"),

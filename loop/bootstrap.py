@@ -6,7 +6,7 @@ from __future__ import annotations
 from synthloop.warehouse import Catalog
 
 from .config import LoopConfig
-from .evaluate import evaluate_model
+from .evaluate import evaluate_against
 from .finetune import train_into
 from .problems import seed_set
 from .progress import say
@@ -34,7 +34,7 @@ def bootstrap(cat: Catalog, cfg: LoopConfig) -> RoundRecord:
             cat.publish(f"{cfg.name}-seed", rows, round=0, config=cfg.model_dump(mode="json"),
                         config_hash=cfg.config_hash(), code_version=code_version())
             stats = train_into(None, pairs, cfg.bootstrap.train, path, cfg, "bootstrap")
-        ev = evaluate_model(path, cfg)
+        ev = evaluate_against(cat, cfg, 0, path)
         cat.register_model(model_id, path, round=0, parent=None, status="promoted",
                            metrics={"eval": ev.to_dict(), "train": stats})
     m0 = model_ref(cat, model_id)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from synthloop.filters.audit import AuditConfig
+from synthloop.filters.decontam import DecontamConfig
 from synthloop.filters.dedup import DedupConfig
 from synthloop.filters.diversity import DiversityConfig
 from synthloop.filters.verify import VerifyConfig
@@ -54,6 +56,11 @@ class LoopConfig(BaseModel):
     curriculum: CurriculumConfig = CurriculumConfig()
     verify: VerifyConfig = VerifyConfig()
     dedup: DedupConfig = DedupConfig()
+    # Kept rows checked against the run's held-out problems and the benchmark files listed here
+    # (filters/decontam.py): `decontaminate: {files: [gsm8k_test.jsonl], column: question}`.
+    decontaminate: DecontamConfig = DecontamConfig()
+    # A sample of each round's verdicts re-judged by an independent second judge (filters/audit.py).
+    audit: AuditConfig = AuditConfig()
     diversity: DiversityConfig = DiversityConfig()
     finetune: FinetuneSpec = FinetuneSpec()
     eval: EvalConfig = EvalConfig()
@@ -77,8 +84,11 @@ class LoopConfig(BaseModel):
         return self
 
     def config_hash(self) -> str:
-        """Hash of everything that decides the data (not the number of rounds, nor where it runs)."""
-        blob = json.dumps(self.model_dump(mode="json", exclude={"rounds", "execution"}), sort_keys=True)
+        """Hash of everything that decides the data (not the number of rounds, where it runs, nor
+        the audit, which only reads verdicts). Decontamination at its defaults is left out too, so
+        a run made before it existed keeps its hash and resumes."""
+        skip = {"rounds", "execution", "audit"} | ({"decontaminate"} if self.decontaminate == DecontamConfig() else set())
+        blob = json.dumps(self.model_dump(mode="json", exclude=skip), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

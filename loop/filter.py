@@ -1,17 +1,23 @@
-"""Filter a round: verify every answer (and step) of each shard, then near-dedup the whole round
-against itself and every earlier round's kept rows. Every drop is counted once, by reason: the
-verifier's in `VerifyMetrics.drops`, dedup's as `near_duplicate`.
+"""Filter a round: verify every answer (and step) of each shard, check the rows it keeps against the
+texts kept out of training (decontamination) and re-judge a sample of its verdicts (the audit),
+then near-dedup the whole round against itself and every earlier round's kept rows. Every drop is
+counted once, by reason: the verifier's and decontamination's (`contaminated`) in
+`VerifyMetrics.drops`, dedup's as `near_duplicate`.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow.compute as pc
+from synthloop.filters.audit import AuditCounts, audit_table
+from synthloop.filters.decontam import DecontamCounts, check_table, load
 from synthloop.filters.dedup import DedupMetrics, apply_decisions, with_signatures
 from synthloop.filters.dedup_duckdb import dedup_parquet, prior_rows
 from synthloop.filters.verify import VerifyMetrics, verify_table
@@ -27,13 +33,36 @@ from .shards import Part, Shard
 DEDUP_MEMORY = "1GB"
 
 
-def verify(cfg: LoopConfig, part: Part, shard: Shard) -> tuple[Shard, VerifyMetrics]:
-    """Verdicts for one shard, and the MinHash signature of every row still kept."""
+@dataclass(frozen=True)
+class Checks:
+    """What the checks beside the verifier found in one or more shards (they add up)."""
+
+    audit: AuditCounts = field(default_factory=AuditCounts)
+    decontam: DecontamCounts = field(default_factory=DecontamCounts)
+
+    def __add__(self, other: Checks) -> Checks:
+        return Checks(self.audit + other.audit, self.decontam + other.decontam)
+
+
+def verify(cfg: LoopConfig, part: Part, shard: Shard, index: str | None = None) -> tuple[Shard, VerifyMetrics, Checks]:
+    """Verdicts for one shard; a sample of them re-judged (the audit); the rows still kept checked
+    against the decontamination index at `index` (loop/decontam.py; None: not checked); and the
+    MinHash signature of every row still kept."""
+    t0 = time.perf_counter()
     problems, _ = shards.read_part(part)
-    table, metrics = verify_table(shard.read(), domains_of(cfg), {p.id: p for p in problems}, cfg.verify)
+    by_id, doms = {p.id: p for p in problems}, domains_of(cfg)
+    table, metrics = verify_table(shard.read(), doms, by_id, cfg.verify)
+    audit = audit_table(table, doms, by_id, cfg.audit)  # the verifier's own verdicts, before decontamination
+    found = DecontamCounts()
+    if index:
+        table, found = check_table(table, load(index, json.dumps(asdict(cfg.decontaminate), sort_keys=True)))
+        if found.dropped:
+            metrics = replace(metrics, kept=metrics.kept - found.dropped,
+                              drops=metrics.drops | {"contaminated": found.dropped})
     if cfg.dedup.enabled:
         table = with_signatures(table, cfg.dedup)
-    return shards.write_shard(table, shards.sibling(shard.path, "verified")), metrics
+    out = shards.write_shard(table, shards.sibling(shard.path, "verified"))
+    return replace(out, seconds=time.perf_counter() - t0), metrics, Checks(audit, found)
 
 
 def dedup(cat: Catalog, cfg: LoopConfig, round: int, verified: list[Shard]) -> tuple[list[Shard], DedupMetrics]:
@@ -42,6 +71,7 @@ def dedup(cat: Catalog, cfg: LoopConfig, round: int, verified: list[Shard]) -> t
     carrying them. Memory: the decisions and DuckDB's working set (it spills to the staging folder)."""
     if not cfg.dedup.enabled:
         return verified, DedupMetrics()
+    t0 = time.perf_counter()
     prior = prior_files(cat, cfg.name, before_round=round)
     root = Path(verified[0].path).parent.parent if verified else shards.round_dir(cat.home, cfg.name, round)
     con = duckdb.connect(config={"memory_limit": DEDUP_MEMORY, "temp_directory": str(root / "duckdb-tmp"),
@@ -59,7 +89,8 @@ def dedup(cat: Catalog, cfg: LoopConfig, round: int, verified: list[Shard]) -> t
         out.append(shards.write_shard(table, shards.sibling(shard.path, "deduped")))
         at += live
     dropped = decisions.num_rows - (pc.sum(decisions["kept"]).as_py() or 0)
-    return out, DedupMetrics(compared=decisions.num_rows, prior=n_prior, near_duplicate=dropped)
+    return out, DedupMetrics(compared=decisions.num_rows, prior=n_prior, near_duplicate=dropped,
+                             seconds=time.perf_counter() - t0)
 
 
 def cores() -> int:
@@ -83,6 +114,12 @@ class Filtered:
     shards: list[Shard]
     verified: VerifyMetrics
     deduped: DedupMetrics
+    checks: Checks = field(default_factory=Checks)
+    index: str | None = None  # the decontamination index the rows were checked against
+    # Compute seconds: generation per sampler (loop/cost.py shares a part's out by tokens), and
+    # the CPU stages after it (verify, with decontamination and the audit; near-dedup).
+    generate_seconds: dict[str, float] | None = None
+    cpu_seconds: float = 0.0
 
     @property
     def drops(self) -> dict[str, int]:
@@ -91,10 +128,11 @@ class Filtered:
         return dict(self.verified.drops) | near
 
     def say(self) -> None:
-        v, d = self.verified, self.deduped
+        v, d, c = self.verified, self.deduped, self.checks.decontam
+        overlap = f", {c.heldout_overlap} kept that match held-out problems (reported)" if c.heldout_overlap else ""
         say(  # to the run's log (the UI) and stderr, like every stage's summary (loop/progress.py)
             f"verified {v.rows} rows: {v.correct} right answers, {v.kept} kept (dropped: "
-            f"{v.drops or 'none'}); near-dedup compared {d.compared} rows against {d.prior} "
+            f"{v.drops or 'none'}{overlap}); near-dedup compared {d.compared} rows against {d.prior} "
             f"earlier ones, dropped {d.near_duplicate}"
         )
 

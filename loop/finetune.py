@@ -15,7 +15,7 @@ from synthloop.warehouse import Catalog
 from . import trainset
 from .backend import device, torch_settings
 from .config import LoopConfig
-from .evaluate import evaluate_model
+from .evaluate import evaluate_against
 from .problems import seed_set
 from .progress import Progress, say
 from .publish import code_version
@@ -66,7 +66,7 @@ def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: ModelRef, data
     fmt = prompt_format(start.path, cfg.generation.prompt_format)
     pairs = [(fmt(p), c) for p, c in trainset.training_pairs(rows)]  # prompts as the model is asked them
     stats = train_into(Path(start.path), pairs, tcfg, path, cfg, f"round {round}: finetune")
-    ev = evaluate_model(path, cfg)
+    ev = evaluate_against(cat, cfg, round, path)
     say(f"round {round}: fine-tuned {model_id} on {trainset.train_name(cfg.name)}@{train_version} ({len(pairs)} "
         f"examples, {fmt.name} prompts): {ev.line()}")
     cat.register_model(model_id, path, round=round, parent=model_in.model_id, status="candidate",

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 from synthloop.generators.portfolio import PortfolioEntry, generate_rows
 from synthloop.generators.prompts import prompt_format
 from synthloop.generators.rationalize import rationalize
@@ -19,6 +22,7 @@ from .shards import Part, Shard
 
 def generate(cfg: LoopConfig, round: int, model: ModelRef, part: Part) -> Shard:
     """The samples of one part from `model`: raw rows, not yet verified."""
+    t0 = time.perf_counter()
     problems, slots = shards.read_part(part)
     portfolio = [PortfolioEntry(s.sampler(), s.share) for s in cfg.generation.samplers]
     with GENERATING:  # one backend per process, used by one task at a time
@@ -36,4 +40,5 @@ def generate(cfg: LoopConfig, round: int, model: ModelRef, part: Part) -> Shard:
                                 seed=cfg.seed, model_id=model.model_id, config_hash=cfg.config_hash(),
                                 prompt_format=fmt)
     # rows without `rationalized` get False
-    return shards.write_shard(to_table(rows), shards.sibling(part.path, "generated"))
+    shard = shards.write_shard(to_table(rows), shards.sibling(part.path, "generated"))
+    return replace(shard, seconds=time.perf_counter() - t0)

@@ -18,7 +18,11 @@ from synthloop.filters.diversity import (
 )
 from synthloop.warehouse import Catalog
 
+from .audit import audit_alerts, audit_line, audit_record
 from .config import LoopConfig
+from .cost import cost_line, cost_record
+from .decontam import checked_against
+from .filter import Filtered
 from .plan import RoundPlan
 from .progress import say
 from .shards import Shard
@@ -63,3 +67,28 @@ def kept_texts(final: list[Shard], idx: list[int]) -> list[str]:
             found.update(zip(want[lo:hi], kept.take(pa.array(local, pa.int64())).to_pylist()))
         at += len(kept)
     return [found[i] for i in idx]
+
+
+def with_checks(cfg: LoopConfig, round: int, metrics: RoundMetrics, filtered: Filtered) -> RoundMetrics:
+    """The round's metrics with what the checks beside the verifier found: decontamination (what
+    the rows were checked against, by content hash: the version's lineage), the verifier audit
+    and its alerts, and the cost of the kept rows."""
+    found = filtered.checks.decontam
+    decontam = None
+    if filtered.index:
+        decontam = {"checked": found.checked, "dropped": found.dropped, "heldout_overlap": found.heldout_overlap,
+                    "by_source": found.by_source, "heldout_policy": cfg.decontaminate.heldout,
+                    "index": checked_against(filtered.index)}
+        if found.dropped or found.heldout_overlap:
+            say(f"round {round}: decontamination: {found.dropped} rows dropped as contaminated, "
+                f"{found.heldout_overlap} kept that match held-out problems (by source: {found.by_source})")
+    audit, alerts = None, []
+    if cfg.audit.enabled:
+        audit = audit_record(filtered.checks.audit)
+        alerts = audit_alerts(audit, cfg.audit)
+        say(audit_line(round, audit))
+        for a in alerts:
+            say(f"round {round}: ALERT {a.message}")
+    cost = cost_record(metrics.by_sampler, filtered.generate_seconds or {}, filtered.cpu_seconds)
+    say(cost_line(round, cost))
+    return replace(metrics, decontamination=decontam, audit=audit, audit_alerts=alerts, cost=cost)

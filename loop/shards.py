@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,6 +36,8 @@ class Shard:
 
     path: str
     rows: int
+    # Seconds the step that wrote it ran (generate, verify): what the round's cost adds up (loop/cost.py).
+    seconds: float = field(default=0.0, compare=False)
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(self.path, columns=columns)

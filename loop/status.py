@@ -29,9 +29,19 @@ def status_rows(cat: Catalog, run: str) -> list[dict]:
             "distinct_3": data.get("distinct_3"), "compression_ratio": data.get("compression_ratio"),
             "vendi": data.get("vendi"), "mean_embedding_distance": data.get("mean_embedding_distance"),
             "collapse_alerts": data.get("collapse_alerts", []),
+            # held-out problems a training set so far held, and the accuracy on the others
+            "heldout_seen": ev.get("heldout_seen"), "accuracy_unseen": ev.get("accuracy_unseen"),
+            "contaminated": (data.get("drop_reasons") or {}).get("contaminated", 0) if data else None,
+            "audit": _audit(data.get("audit")), "audit_alerts": data.get("audit_alerts", []),
+            "cost": data.get("cost"),  # tokens, compute seconds, kept per 1k tokens and per minute, per sampler
             "by_difficulty": {d: v["accuracy"] for d, v in ev.get("by_difficulty", {}).items()},
             # the difficulty this round's curriculum was learning at (generators/curriculum.py)
             "frontier": (data.get("curriculum") or {}).get("frontier"),
             "reason": r["reason"],
         })
     return out
+
+
+def _audit(record: dict | None) -> dict | None:
+    """The audit's rates and intervals (its examples stay in the report)."""
+    return {k: v for k, v in record.items() if k != "examples"} if record else None

@@ -25,14 +25,16 @@ from synthloop.warehouse import Catalog
 from .backend import release_backend
 from .bootstrap import bootstrap
 from .config import LoopConfig
-from .filter import Filtered, dedup, verify
+from .cost import sampler_seconds
+from .decontam import index_path
+from .filter import Checks, Filtered, dedup, verify
 from .finetune import finetune
 from .gate import decide
 from .generate import generate
 from .plan import plan
 from .publish import publish, published
 from .records import ModelRef, Published, RoundRecord, incumbent, recorded_round
-from .score import score
+from .score import score, with_checks
 
 
 @dataclass(frozen=True)
@@ -121,20 +123,27 @@ def filter_steps(cat: Catalog, cfg: LoopConfig, round: int, source: Source, mode
                  run: Local = LOCAL):
     """plan → generate → verify → dedup: the round's rows, filtered, and its plan."""
     planned = run(source.plan, cat, cfg, round)
+    index = run(index_path, cat, cfg)  # built once into the home, found again by later rounds
     with run.placed(cfg, "generate"):
         generated = run.each(source.generate, (cfg, round, model), planned.parts)
     with run.placed(cfg, "cpu"):
-        checked = run.each(verify, (cfg,), planned.parts, generated)
+        checked = run.each(verify, (cfg,), planned.parts, generated, [index] * len(planned.parts))
     release_backend()  # this process's generation backend, before dedup and fine-tuning
-    final, found = run(dedup, cat, cfg, round, [shard for shard, _ in checked])
-    return Filtered(final, sum((m for _, m in checked), VerifyMetrics()), found), planned
+    final, found = run(dedup, cat, cfg, round, [shard for shard, _, _ in checked])
+    gen_s: dict[str, float] = {}
+    for g in generated:  # a part's seconds shared out over its samplers by tokens
+        for name, sec in sampler_seconds(g.read(columns=["sampler", "n_tokens"]), g.seconds).items():
+            gen_s[name] = gen_s.get(name, 0.0) + sec
+    return Filtered(final, sum((m for _, m, _ in checked), VerifyMetrics()), found,
+                    sum((c for _, _, c in checked), Checks()), index, gen_s,
+                    sum(s.seconds for s, _, _ in checked) + found.seconds), planned
 
 
 def scored_steps(cat: Catalog, cfg: LoopConfig, round: int, model: ModelRef, run: Local = LOCAL,
                  source: Source = SAMPLES) -> tuple[Filtered, RoundMetrics]:
     """The round's rows filtered (`filter_steps`) and scored, not yet published."""
     filtered, planned = filter_steps(cat, cfg, round, source, model, run)
-    return filtered, run(score, cat, cfg, round, filtered.shards, planned)
+    return filtered, with_checks(cfg, round, run(score, cat, cfg, round, filtered.shards, planned), filtered)
 
 
 def data_steps(cat: Catalog, cfg: LoopConfig, round: int, model: ModelRef, run: Local = LOCAL,

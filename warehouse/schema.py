@@ -32,6 +32,9 @@ ROW_SCHEMA = pa.schema(
         ("minhash", pa.list_(pa.uint32())),  # signature of kept rows, for dedup in later rounds
         ("config_hash", pa.string()),
         ("rationalized", pa.bool_()),  # sampled with the answer as a hint (generators/rationalize.py)
+        # What the row's problem matched among the texts kept out of training (filters/decontam.py):
+        # 'gsm8k.jsonl#12 (ngram)', 'heldout#add-1-3 (exact)'; null when nothing (or not checked).
+        ("contamination", pa.string()),
     ]
 )
 COLUMNS = ROW_SCHEMA.names
