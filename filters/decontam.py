@@ -25,6 +25,7 @@ keep it as one Parquet file, and `check_table` gives each row of a shard its hit
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
+from synthloop.domains.file import PROMPT_COLUMNS, read_table
 
 from .minhash import band_keys, lsh_params, minhash_signatures
 from .verify import set_column
@@ -76,6 +78,8 @@ class DecontamConfig:
                 raise ValueError(f"decontaminate.files: no such file: {f}")
         if self.column is not None and not (isinstance(self.column, str) and self.column):
             raise ValueError("decontaminate.column must be a column name (or left out)")
+        for f in self.files:  # the column is there and holds text: found now, not in a round
+            file_source(f, self.column)
         if not isinstance(self.ngram, int) or isinstance(self.ngram, bool) or not 3 <= self.ngram <= 100:
             raise ValueError(f"decontaminate.ngram must be an integer from 3 to 100, got {self.ngram!r}")
         if not 0.0 < self.threshold <= 1.0:
@@ -105,6 +109,26 @@ class Hit:
     def tag(self) -> str:
         """The row's `contamination` value: 'gsm8k.jsonl#12 (ngram)'."""
         return f"{self.source}#{self.item} ({self.how})"
+
+
+def file_source(path: str, column: str | None) -> Source:
+    """A benchmark file's texts (JSONL or Parquet), labelled by the file's name, ids by row number
+    (1-based, as the file domain counts them)."""
+    p = os.path.abspath(os.path.expanduser(path))
+    return _file_source(p, os.path.getmtime(p), column)
+
+
+@lru_cache(maxsize=8)
+def _file_source(path: str, mtime: float, column: str | None) -> Source:
+    cols, rows = read_table(path)
+    col = column or next((c for c in PROMPT_COLUMNS if c in cols), None)
+    if col is None or col not in cols:
+        raise ValueError(f"decontaminate: {path} has no column {column or ' / '.join(PROMPT_COLUMNS)} "
+                         f"(columns: {', '.join(cols) or 'none'}); set decontaminate.column")
+    got = [(n, r[col]) for n, r, _ in rows if r is not None and isinstance(r.get(col), str)]
+    if not got:
+        raise ValueError(f"decontaminate: {path} has no text in column {col!r}")
+    return Source(Path(path).name, [str(n) for n, _ in got], [t for _, t in got])
 
 
 def normalize(text: str) -> str:

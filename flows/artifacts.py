@@ -10,7 +10,7 @@ import re
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from synthloop.warehouse import Catalog
-from synthloop.warehouse.summary import markdown, summarize
+from synthloop.warehouse.summary import markdown, sampler_table, summarize
 
 
 def artifact_key(run: str, what: str) -> str:
@@ -29,8 +29,7 @@ def publish_artifacts(home: str, ref: str) -> dict[str, str]:
     keys = {w: artifact_key(run, w) for w in ("summary", "by-sampler", "rounds")}
     create_markdown_artifact(markdown(s), key=keys["summary"], description=f"quality summary of {s['ref']}")
     create_table_artifact(
-        [{k: r[k] for k in ("sampler", "n", "correct", "kept", "pass_rate", "kept_per_1k_tokens")} for r in s["by_sampler"]],
-        key=keys["by-sampler"], description=f"pass rate by sampler in {s['ref']}",
+        sampler_table(s), key=keys["by-sampler"], description=f"pass rate and cost by sampler in {s['ref']}",
     )
     create_table_artifact(rounds_table(s["history"]), key=keys["rounds"],
                           description=f"held-out evaluation, gate and diversity per round of {run}")

@@ -14,8 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from synthloop.domains.file import PROMPT_COLUMNS, read_table
-from synthloop.filters.decontam import HELDOUT, Source, build_index, save, stored_meta
+from synthloop.filters.decontam import HELDOUT, Source, build_index, file_source, save, stored_meta
 from synthloop.warehouse import Catalog
 
 from .config import LoopConfig
@@ -31,17 +30,6 @@ def file_sha256(path: str | Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-def file_source(path: str, column: str | None) -> Source:
-    """A benchmark file's texts (JSONL or Parquet), labelled by the file's name, ids by row number."""
-    cols, rows = read_table(path)
-    col = column or next((c for c in PROMPT_COLUMNS if c in cols), None)
-    if col is None or col not in cols:
-        raise ValueError(f"decontaminate: {path} has no column {column or ' / '.join(PROMPT_COLUMNS)} "
-                         f"(columns: {', '.join(cols) or 'none'}); set decontaminate.column")
-    got = [(n, r[col]) for n, r, _ in rows if r is not None and isinstance(r.get(col), str)]
-    return Source(Path(path).name, [str(n) for n, _ in got], [t for _, t in got])
 
 
 def index_path(cat: Catalog, cfg: LoopConfig) -> str | None:

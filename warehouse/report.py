@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from .catalog import Catalog
 from .look import BLUE, ENV, GREEN, GREY, RC, RED, figure, png
-from .summary import summarize
+from .summary import summarize, trust_lines
 
 # Calculator annotations are a file-domain completion's steps; elsewhere a step is a line.
 _ANNOTATION = re.compile(r"<<[^<>\n]{1,200}>>")
@@ -54,6 +54,7 @@ def render(s: dict) -> str:
     return ENV.get_template("report.html").render(
         s=s, i=s["info"], plots=plots, cards=_cards(s), lineage=_lineage(s["info"]),
         history=_history_rows(s["history"]), score_changes=_score_changes(s), problems=_by_problem(s["samples"]),
+        trust=trust_lines(s),
         config_json=json.dumps(s["config"], indent=2, default=str), fmt=_fmt,
     )
 
@@ -246,7 +247,7 @@ def _lineage(i: dict) -> list[tuple[str, object]]:
 def _history_rows(hist: list[dict]) -> dict:
     """The across-rounds table: a fixed set of columns, so it fits its box."""
     scores = sorted({k for h in hist for k in h["scores"]})
-    cols = ["round", "version", "model", "gate", "accuracy", "pass_at_k", "maj_at_k", *scores]
+    cols = ["round", "version", "model", "gate", "accuracy", "accuracy_unseen", "pass_at_k", "maj_at_k", *scores]
     rows = []
     for h in hist:
         gate = None if h["promoted"] is None else ("promoted" if h["promoted"] else "rejected")

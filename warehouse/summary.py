@@ -16,6 +16,7 @@ from .catalog import Catalog, row_counts
 # `embedding_sample` is a count (texts embedded), not a score: drawn beside the scores it flattened them.
 _STRUCTURED = {"generated", "correct", "kept", "tokens", "problems", "problems_solved", "drop_reasons",
                "by_sampler", "by_difficulty", "embedding_sample"}
+TRUST_EXAMPLES = 5  # contaminated rows shown side by side with what they matched
 
 
 def summarize(cat: Catalog, ref: str, n_samples: int = 200, seed: int = 0) -> dict:
@@ -61,6 +62,11 @@ def summarize(cat: Catalog, ref: str, n_samples: int = 200, seed: int = 0) -> di
                    o.sampler AS dup_of_sampler, d.prompt
             FROM t AS d JOIN t AS o ON o.row_id = d.dup_of
             WHERE d.dup_of IS NOT NULL ORDER BY hash(d.row_id) LIMIT 12""")
+        # Rows that matched a text kept out of training: dropped, or (a generated domain's
+        # held-out overlap) kept and reported. Versions from before the column have none.
+        contaminated = rows(f"""
+            SELECT row_id, kept, drop_reason, prompt, contamination FROM t WHERE contamination IS NOT NULL
+            ORDER BY kept, hash(row_id) LIMIT {TRUST_EXAMPLES}""") if "contamination" in table.column_names else []
         samples = rows(f"""
             SELECT row_id, problem_id, kept, correct, steps_ok, first_bad_step, error_kind, drop_reason, dup_of,
                    sampler, difficulty, prompt, reference, extracted, completion, n_tokens
@@ -69,6 +75,10 @@ def summarize(cat: Catalog, ref: str, n_samples: int = 200, seed: int = 0) -> di
     finally:
         con.close()
     metrics = info["metrics"] or {}
+    cost = metrics.get("cost") or {}
+    for r in by_sampler:  # what each sampler's kept rows cost in compute (loop/cost.py)
+        c = (cost.get("by_sampler") or {}).get(r["sampler"]) or {}
+        r["generate_seconds"], r["kept_per_compute_minute"] = c.get("generate_seconds"), c.get("kept_per_compute_minute")
     return {
         "ref": f"{info['name']}@{info['version']}",
         "info": {k: info.get(k) for k in ("name", "version", "round", "model_id", "parents", "parent_version",
@@ -86,6 +96,9 @@ def summarize(cat: Catalog, ref: str, n_samples: int = 200, seed: int = 0) -> di
         "lengths": lengths,
         "samples": samples,
         "near_duplicates": near_dups,
+        "contamination": {"record": metrics.get("decontamination"), "examples": contaminated},
+        "audit": metrics.get("audit"),
+        "cost": metrics.get("cost"),
         "history": history(cat, info["name"], info["round"]),
         "config": info["config"],
     }
@@ -140,7 +153,8 @@ def history(cat: Catalog, name: str, up_to_round: int | None) -> list[dict]:
             "version": v["version"] if v else None,
             "model": r["model_out"] if r else None,
             "promoted": r["promoted"] if r else None,
-            "eval": {k: ev[k] for k in ("accuracy", "pass_at_k", "maj_at_k", "distinct_correct") if k in ev},
+            "eval": {k: ev[k] for k in ("accuracy", "pass_at_k", "maj_at_k", "distinct_correct", "accuracy_unseen",
+                                        "heldout_seen") if k in ev},
             "k": ev.get("k"),
             "scores": scores(m),
             "allocation": allocation(m),
@@ -191,14 +205,17 @@ def markdown(s: dict) -> str:
         lines += [f"{head} · **gate** {gate}", ""]
     for alert in s["alerts"]:
         lines.insert(2, f"> **alert:** {alert}\n")
-    lines += ["## By sampler", "", "| sampler | n | pass rate | kept | kept / 1k tokens |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['sampler']} | {r['n']} | {_pct(r['pass_rate'])} | {r['kept']} | {_num(r['kept_per_1k_tokens'])} |"
-              for r in s["by_sampler"]]
+    lines += ["## By sampler", "", ("| sampler | n | pass rate | kept | tokens | kept / 1k tokens | generate s "
+              "| kept / compute-minute |"), "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['sampler']} | {r['n']} | {_pct(r['pass_rate'])} | {r['kept']} | {r['tokens']} "
+              f"| {_num(r['kept_per_1k_tokens'])} | {_num(r.get('generate_seconds'))} "
+              f"| {_num(r.get('kept_per_compute_minute'))} |" for r in s["by_sampler"]]
     lines += ["", "## By difficulty", "", "| difficulty | n | pass rate | kept |", "|---:|---:|---:|---:|"]
     lines += [f"| {r['difficulty']} | {r['n']} | {_pct(r['pass_rate'])} | {r['kept']} |" for r in s["by_difficulty"]]
     if s["drop_reasons"]:
         lines += ["", "## Drop reasons", "", "| reason | rows |", "|---|---:|"]
         lines += [f"| {r['reason']} | {r['n']} |" for r in s["drop_reasons"]]
+    lines += trust_markdown(s)
     if s["scores"]:
         lines += ["", "## Diversity and quality", "", "| metric | value |", "|---|---:|"]
         lines += [f"| {k} | {_num(v)} |" for k, v in s["scores"].items()]
@@ -213,3 +230,50 @@ def _num(v) -> str:
     if v is None:
         return "-"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def trust_lines(s: dict) -> dict[str, list[str]]:
+    """What says whether the version can be trusted, as plain lines per part (decontamination,
+    audit, cost): the Markdown artifact and the HTML report show the same lines."""
+    out: dict[str, list[str]] = {}
+    rec = s["contamination"]["record"]
+    if rec:
+        against = ", ".join(f"{a['source']} ({a['items']} texts, sha256 {a['sha256'][:12]})"
+                            for a in (rec.get("index") or {}).get("checked_against", []))
+        out["decontamination"] = [
+            (f"checked {rec['checked']} kept rows against {against or '-'}: {rec['dropped']} dropped as "
+            f"contaminated, {rec['heldout_overlap']} kept that match held-out problems (reported, "
+            f"held-out policy {rec.get('heldout_policy')})")]
+        out["decontamination"] += [f"{'kept' if e['kept'] else 'dropped'} {e['row_id']}: {e['prompt'][:80]!r} "
+                                   f"matched {e['contamination']}" for e in s["contamination"]["examples"]]
+    a = s["audit"]
+    if a:
+        def rate(name: str, n: str) -> str:
+            r, ci = a.get(f"{name}_rate"), a.get(f"{name}_ci")
+            return "-" if r is None else f"{100 * r:.1f}% [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}] of {a[n]} rows"
+        out["verifier audit"] = [(f"false-accept rate {rate('false_accept', 'kept_judged')}; false-reject rate "
+                                 f"{rate('false_reject', 'rejected_judged')} (95% Wilson; {a['unjudged']} not judgeable)")]
+        out["verifier audit"] += [f"{e['row_id']}: verifier says {e['verifier']}, second judge {e['judge']} "
+                                  f"(reference {e['reference']!r}, read {e['extracted']!r})" for e in a.get("examples", [])]
+    c = s["cost"]
+    if c:
+        out["cost"] = [(f"{c['tokens']:,} tokens, {c['compute_seconds']:.1f} compute seconds "
+                       f"({c['generate_seconds']:.1f} generating): {_num(c['kept_per_1k_tokens'])} kept rows per 1k "
+                       f"tokens, {_num(c['kept_per_compute_minute'])} per compute-minute")]
+    return out
+
+
+def trust_markdown(s: dict) -> list[str]:
+    lines = []
+    for title, items in trust_lines(s).items():
+        lines += ["", f"## {title[0].upper()}{title[1:]}", ""] + [f"- {x}" for x in items]
+    return lines
+
+
+SAMPLER_COLUMNS = ("sampler", "n", "correct", "kept", "pass_rate", "tokens", "kept_per_1k_tokens", "generate_seconds",
+                   "kept_per_compute_minute")
+
+
+def sampler_table(s: dict) -> list[dict]:
+    """The by-sampler table (the Prefect artifact's): pass rate, and what each sampler's kept rows cost."""
+    return [{k: r.get(k) for k in SAMPLER_COLUMNS} for r in s["by_sampler"]]
