@@ -260,6 +260,9 @@ def trust_lines(s: dict) -> dict[str, list[str]]:
         out["cost"] = [(f"{c['tokens']:,} tokens, {c['compute_seconds']:.1f} compute seconds "
                        f"({c['generate_seconds']:.1f} generating): {_num(c['kept_per_1k_tokens'])} kept rows per 1k "
                        f"tokens, {_num(c['kept_per_compute_minute'])} per compute-minute")]
+        out["cost"] += [f"{name}: {v['tokens']:,} tokens, {v['generate_seconds']:.1f} s generating: "
+                        f"{_num(v['kept_per_1k_tokens'])} kept / 1k tokens, {_num(v['kept_per_compute_minute'])} "
+                        "kept / compute-minute" for name, v in (c.get("by_sampler") or {}).items()]
     return out
 
 
