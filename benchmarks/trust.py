@@ -109,7 +109,9 @@ def main(argv=None) -> None:
     dom = {"name": "file", "knobs": {"path": str(GSM8K / "test.jsonl"), "checker": "pattern", "pattern": "####",
                                      "prompt_column": "question"}}
     base = {"name": "trust", "domains": [dom], "diversity": {"embeddings": False},
-            "generation": {"problems_per_round": SIZES[args.size]}, "eval": {"n_problems": 50},
+            # One difficulty: the file has only 1, and a weight per difficulty would draw its rows again per bucket.
+            "generation": {"problems_per_round": SIZES[args.size], "difficulty_weights": {1: 1.0}},
+            "eval": {"n_problems": 50},
             "audit": {"fraction": AUDIT_FRACTION}}
     honest = LoopConfig.model_validate(base)
     problems = sample_problems(honest, 1)
