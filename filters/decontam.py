@@ -10,7 +10,13 @@ user lists), each three ways, as the field checks them:
   reaches `threshold` estimated Jaccard with one (LSH bands as in near-dedup) is a rewording, e.g.
   the same question with a number changed.
 Texts shorter than `ngram` words (a built-in `k78l56m40=`) are checked exactly only: one changed
-digit is another problem, whatever its Jaccard.
+digit is another problem, whatever its Jaccard. So are templated texts, where the near checks
+cannot tell one item from another: the run's own held-out problems (drawn from the same family
+and phrasings as the training problems, so "What is 254 + 504? End your reply with ..." shares a
+13-word run and a Jaccard of ~0.9 with a held-out "What is 17 + 504? End your reply with ...": a
+different problem) and any listed item that has a near-duplicate within its own file. An n-gram
+found in two or more listed texts is boilerplate ("Solve step by step and put the final answer
+after ####") and is not checked either.
 
 `build_index` makes an `Index` from sources (`Source`: a label, item ids and texts), `save`/`load`
 keep it as one Parquet file, and `check_table` gives each row of a shard its hit, if any.
@@ -214,7 +220,8 @@ EXAMPLE_CHARS = 300  # of each source text kept in the index: enough to show a h
 
 
 def build_index(sources: Sequence[Source], cfg: DecontamConfig) -> Index:
-    """An index of every text of `sources` (see the module's docstring for the three checks)."""
+    """An index of every text of `sources` (see the module's docstring for the three checks and
+    which texts are checked exactly only)."""
     rows: dict[str, list] = {f: [] for f in _SCHEMA.names}
     long_at, long_texts = [], []
     for s in sources:
@@ -222,18 +229,63 @@ def build_index(sources: Sequence[Source], cfg: DecontamConfig) -> Index:
             words = normalize(text).split()
             if not words:
                 continue  # an empty text would match every empty prompt
+            near = s.label != HELDOUT and len(words) >= cfg.ngram
             rows["source"].append(s.label)
             rows["item"].append(str(item))
             rows["text"].append(text[:EXAMPLE_CHARS])
             rows["exact"].append(_h(" ".join(words)))
-            rows["ngrams"].append(ngram_hashes(words, cfg.ngram))
+            rows["ngrams"].append(sorted(set(ngram_hashes(words, cfg.ngram))) if near else [])
             rows["signature"].append(None)
-            if len(words) >= cfg.ngram:
+            if near:
                 long_at.append(len(rows["source"]) - 1)
                 long_texts.append(" ".join(words))
-    for i, sig in zip(long_at, minhash_signatures(long_texts, NUM_PERM, SEED, SHINGLE) if long_texts else []):
-        rows["signature"][i] = sig.tolist()
+    rows["ngrams"] = _without_boilerplate(rows["ngrams"])
+    sigs = minhash_signatures(long_texts, NUM_PERM, SEED, SHINGLE) if long_texts else np.zeros((0, NUM_PERM))
+    templated = _templated(sigs, [rows["source"][i] for i in long_at], cfg.threshold)
+    for i, sig, same in zip(long_at, sigs, templated):
+        if not same:
+            rows["signature"][i] = sig.tolist()
     return Index(pa.table(rows, schema=_SCHEMA), cfg)
+
+
+def _without_boilerplate(ngrams: list[list[int]]) -> list[list[int]]:
+    """Each text's n-grams less those that two or more texts share (an instruction every item
+    repeats matches every row that repeats it too, whatever its problem)."""
+    seen: dict[int, int] = {}
+    for hs in ngrams:
+        for h in hs:
+            seen[h] = seen.get(h, 0) + 1
+    return [[h for h in hs if seen[h] == 1] for hs in ngrams]
+
+
+def _templated(sigs: np.ndarray, labels: list[str], threshold: float) -> list[bool]:
+    """Per signature, whether another text of the same source is a near-duplicate of it (estimated
+    Jaccard >= threshold): such items differ in a few characters (numbers, names), which MinHash
+    cannot see, so a rewording check would hit every item of the template.
+
+    >>> s = minhash_signatures(["what is 254 plus 504 end your reply with the number alone",
+    ...                         "what is 17 plus 504 end your reply with the number alone",
+    ...                         "janet s ducks lay 16 eggs per day she eats three for breakfast"], NUM_PERM, SEED, SHINGLE)
+    >>> _templated(s, ["f", "f", "f"], 0.6), _templated(s, ["f", "g", "f"], 0.6)
+    ([True, True, False], [False, False, False])
+    """
+    out = [False] * len(sigs)
+    if len(sigs) < 2:
+        return out
+    b, r = lsh_params(threshold, NUM_PERM, (0.1, 0.9))
+    buckets: dict[tuple[int, int], list[int]] = {}
+    for j, keys in enumerate(band_keys(sigs, b, r)):
+        for k, key in enumerate(keys):
+            buckets.setdefault((k, int(key)), []).append(j)
+    for members in buckets.values():
+        for j in members:
+            if out[j]:
+                continue
+            for c in members:  # the first near-duplicate found ends the search: linear in a big bucket
+                if c != j and labels[c] == labels[j] and np.mean(sigs[c] == sigs[j]) >= threshold:
+                    out[j] = out[c] = True
+                    break
+    return out
 
 
 def save(index: Index, path: Path, meta: dict) -> None:

@@ -21,7 +21,7 @@ from .config import LoopConfig
 from .problems import heldout
 from .progress import say
 
-INDEX_FORMAT = 1  # bumped when the index's layout changes, so an old index is not read as a new one
+INDEX_FORMAT = 2  # bumped when the index's layout changes, so an old index is not read as a new one
 
 
 def file_sha256(path: str | Path) -> str:

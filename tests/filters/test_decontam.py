@@ -95,3 +95,24 @@ def test_check_table_drops_benchmark_hits_reports_generated_heldout_overlap_and_
     # Under `heldout: drop` a generated domain's overlap is dropped too.
     out, counts = check_table(table, load(str(path), json.dumps({"files": [str(bench)], "heldout": "drop"})))
     assert out["kept"].to_pylist() == [False, False, False, False, False, True] and counts.heldout_overlap == 0
+
+
+def test_templated_problems_match_only_themselves():
+    """A chat family ("What is a + b? End your reply with ...") shares a 13-word run and a Jaccard
+    of ~0.9 between any two of its problems: held out or listed, only the same problem is a hit
+    (measured on SmolLM2's round 1: the near checks dropped 11 of 14 right answers to other sums)."""
+    tail = "End your reply with the number alone on the last line, and nothing after it please."
+    prompt = lambda a, b: f"What is {a} + {b}? {tail}"
+    held = [prompt(a, 504) for a in range(10, 400, 7)]
+    listed = [prompt(a, 77) for a in range(10, 400, 7)]
+    src = Source("sums.jsonl", [str(i) for i in range(len(listed))], listed)
+    idx = build_index([Source(HELDOUT, [str(i) for i in range(len(held))], held), src], DecontamConfig())
+    rows = [prompt(11, 504), prompt(11, 77), held[3], listed[5].upper()]
+    completions = [f"{tail} 515", "88", "", "fine"]
+    assert [h and (h.source, h.how) for h in idx.check(rows, completions)] == [
+        None, None, (HELDOUT, "exact"), ("sums.jsonl", "exact")]
+    # A file of distinct questions keeps its rewording check.
+    distinct = ["Tom buys three red apples at the market and eats one of them on the way home.",
+                "A train leaves the station at noon and travels sixty miles east before it stops."]
+    idx = build_index([Source("bench", ["1", "2"], distinct)], DecontamConfig())
+    assert len(idx.sig_rows) == 2 and idx.check([distinct[0].replace("three", "four")])[0].how in ("ngram", "minhash")
