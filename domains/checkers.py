@@ -290,6 +290,7 @@ _ANN = re.compile(r"<<([^<>\n]{1,200})>>")
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
         ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _PERCENT = re.compile(r"(\d(?:\.\d+)?)%(?![\d.(])")
+_LEADING_ZEROS = re.compile(r"(?<![\d.])0+(?=\d)")  # zeros before a digit that start a number
 
 
 def _eval(node) -> float:
@@ -312,11 +313,12 @@ def arith(text: str) -> float | None:
     """The value of a plain arithmetic expression (`+ - * / // % **`, parentheses, `1,200`,
     `5%` as 0.05), or None when it is not one. Safe: no names, no calls.
 
-    >>> arith("48/2"), arith("1,200*3"), arith("x+1")
-    (24.0, 3600.0, None)
+    >>> arith("48/2"), arith("1,200*3"), arith("x+1"), arith("081"), arith("1.05+0.5")
+    (24.0, 3600.0, None, 81.0, 1.55)
     """
     t = _THOUSANDS.sub("", text.strip().replace("$", ""))
     t = _PERCENT.sub(r"(\1/100)", t)
+    t = _LEADING_ZEROS.sub("", t)  # "081" (a chat model's 3-digit sum) is 81; Python reads it as an error
     if not t or len(t) > 200:
         return None
     try:
@@ -415,7 +417,8 @@ def classify_annotations(completion: str, correct: bool, answer: str | None,
     for i, s in enumerate(steps):
         if s.ok is False:
             wrong = arith(s.claimed)
-
+            if wrong is None:  # a claim that is no number cannot be traced into a later step or the answer
+                return i, "static", len(steps)
             w = abs(wrong)
 
             def near(x, w=w):

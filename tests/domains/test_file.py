@@ -143,3 +143,8 @@ def test_written_equations_must_hold_with_the_equations_knob(tmp_path):
     v = strict.verify(p, bad)
     assert v.correct and not v.steps_ok and v.first_bad_step == 0  # the step policy drops it
     assert strict.verify(p, good).steps_ok and strict.verify(p, "The answer is 1.").steps_ok
+    # A sum written with a leading zero (SmolLM2's round 2: "354 + 37 = 081") is read as 81: a false
+    # step that drops the row, not a crash of the round's verify step.
+    v = strict.verify(p, "14 + 1 = 01\n1")
+    assert v.correct and not v.steps_ok and v.first_bad_step == 0
+    assert strict.verify(p, "15 - 14 = 01\n1").steps_ok
