@@ -17,7 +17,8 @@ from typing import Protocol
 #   truncated   the completion stops before a final answer
 #   wrong_answer steps could not be checked (or all checked) but the final answer is wrong
 #   timeout     the answer check ran past its time limit (the math checker): counted as wrong
-ERROR_KINDS = ("none", "static", "dynamic", "unparseable", "truncated", "wrong_answer", "timeout")
+# checker_error: the checker raised on this completion (a bug in it); the row is dropped, the round goes on.
+ERROR_KINDS = ("none", "static", "dynamic", "unparseable", "truncated", "wrong_answer", "timeout", "checker_error")
 
 
 @dataclass(frozen=True)

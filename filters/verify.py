@@ -7,13 +7,16 @@ place, so the stage can run in any process. `VerifyMetrics` is where its counts 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from synthloop.domains import Domain, Problem
+from synthloop.domains import Domain, Problem, Verdict
+
+log = logging.getLogger("synthloop")
 
 # Drop reasons, one per rule, in the order the rules are tried. hint_leak: a rationalized row
 # (generators/rationalize.py) whose completion mentions the hint it was given; unreasoned_hint: a
@@ -42,6 +45,8 @@ class VerifyConfig:
 
 def policy(verdict, cfg: VerifyConfig) -> str | None:
     """The rule that drops a row with this verdict, or None to keep it."""
+    if verdict.error_kind == "checker_error":
+        return "checker_error"  # even under keep_all: no verdict is no training row
     if cfg.keep_all:
         return None
     if not verdict.correct:
@@ -126,7 +131,13 @@ def verify_table(
         hit = seen.get((pid, completion))
         if hit is None:
             problem = problems[pid]
-            verdict = domains[problem.domain].verify(problem, completion)
+            try:
+                verdict = domains[problem.domain].verify(problem, completion)
+            except Exception as e:  # noqa: BLE001 (a checker's bug on one odd completion must not lose the round)
+                verdict = Verdict(False, None, False, None, "checker_error", 0)
+                if not drops["checker_error"]:
+                    log.warning("checker of %s raised %s: %s on problem %s (%r): the row is dropped as "
+                                "checker_error", problem.domain, type(e).__name__, e, pid, completion[-200:])
             hit = seen[(pid, completion)] = (verdict, policy(verdict, cfg))
         v, reason = hit
         reason = "hint_leak" if leak else reason

@@ -24,3 +24,25 @@ def test_verify_table_drops_with_reasons():
     assert (metrics.rows, metrics.correct, metrics.kept) == (3, 1, 1)
     assert rows[2]["drop_reason"] == "truncated"
     assert "kept" not in given.column_names  # the table it was given is left as it was
+
+
+def test_a_checker_that_raises_drops_its_row_not_the_round(caplog):
+    """A checker's bug on one odd completion (SmolLM2's '354 + 37 = 081' once raised a TypeError in
+    the equations check) drops that row as checker_error, even under keep_all; the others keep theirs."""
+
+    class Fragile(Addition):
+        def verify(self, problem, completion):
+            if "boom" in completion:
+                raise TypeError("bad operand type for abs(): 'NoneType'")
+            return super().verify(problem, completion)
+
+    d = Fragile()
+    ps = d.make_problems(2, seed=0, difficulties=[2])
+    given = pa.Table.from_pylist(_rows(ps, [d.solution(ps[0]), "boom"]))
+    for cfg in (VerifyConfig(), VerifyConfig(keep_all=True)):
+        out, metrics = verify_table(given, {"addition": d}, {p.id: p for p in ps}, cfg)
+        rows = out.to_pylist()
+        assert [r["kept"] for r in rows] == [True, False]
+        assert rows[1]["drop_reason"] == rows[1]["error_kind"] == "checker_error"
+        assert metrics.drops == {"checker_error": 1}
+    assert "TypeError" in caplog.text and "checker_error" in caplog.text
