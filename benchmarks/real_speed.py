@@ -7,7 +7,7 @@ we can generate with it on this machine, plus fine-tuning speed:
   raw_vllm     vLLM's own `LLM.generate`, one shared SamplingParams, timed inside the engine
   ours_vllm    our vLLM backend (`VLLMBackend.generate`: per-request seeds, log-probs, the pipe)
   llamacpp     llama.cpp (llama-cpp-python, `--llamacpp-python`) on the GGUF itself (Q4_1), batch 1
-  train        `training.sft.train`, batch 8: full fp32 fine-tuning and LoRA r=16
+  train        `training.sft.train`, batch 8: full fine-tuning in fp32 and under bf16 autocast, LoRA r=16
 
 Tokens/s counts real generated tokens: each sample's tokens up to and including its end-of-sequence
 token, never padding nor anything after it. Every path gets the same chat-formatted prompts
@@ -27,7 +27,10 @@ backend: how many final answers (the reply's last number) agree, and how many ar
 The last line:
 `real_speed: model=SmolLM2-135M-Instruct cpu=<avx2|avx512_bf16|amx> threads=N ours_tok_s=...
 hf_raw_tok_s=... vllm_tok_s=... ours_vllm_tok_s=... llamacpp_tok_s=... best=... train_steps_s=...
-train_tok_s=... lora_train_steps_s=... lora_train_tok_s=...` (one line; `na` for a path not run).
+train_tok_s=... lora_train_steps_s=... lora_train_tok_s=... bf16_train_steps_s=... bf16_train_tok_s=...`
+(one line; `na` for a path not run). train_* is full fine-tuning in fp32, lora_train_* LoRA r 16
+in fp32, bf16_train_* full fine-tuning under bf16 autocast (what `train.precision: auto` picks
+where the CPU has native bf16).
 ours_tok_s is the best of our transformers sampler's rows, hf_raw_tok_s of raw `model.generate`'s,
 vllm_tok_s of raw vLLM's, ours_vllm_tok_s of our vLLM backend's; best names the fastest row.
 """
@@ -67,7 +70,8 @@ TEMPERATURE = 0.7  # every sampling path: plain temperature sampling (top-p 1, n
 GREEDY_N = 64  # prompts decoded greedily for the bf16-vs-fp32 agreement
 # In this order by default: the fp32 paths and training first, bf16 last (on a CPU without bf16
 # instructions it is the slowest), so a run cut short (Ctrl-C, `kill`) still has the main figures.
-PATHS = ["hf_fp32", "raw_fp32", "vllm_fp32", "llamacpp", "train_fp32", "train_lora", "vllm_bf16", "hf_bf16", "raw_bf16"]
+PATHS = ["hf_fp32", "raw_fp32", "vllm_fp32", "llamacpp", "train_fp32", "train_lora", "vllm_bf16", "hf_bf16", "raw_bf16",
+         "train_bf16"]
 
 
 # -- helpers shared by parent and children -----------------------------------------------------
@@ -241,6 +245,9 @@ def child_train(args, model_dir: Path) -> dict:
     from synthloop.training.sft import TrainConfig, train
 
     lora = 16 if args.child == "train_lora" else 0
+    # train_fp32 and train_lora: fp32 weights and math; train_bf16: bf16 autocast (train.precision
+    # bf16, what `auto` picks on a CPU with native bf16).
+    precision = "bf16" if args.child == "train_bf16" else "fp32"
     t = time.perf_counter()
     model, tok = load(model_dir, dtype=torch.float32)
     start_s = time.perf_counter() - t
@@ -248,13 +255,14 @@ def child_train(args, model_dir: Path) -> dict:
     texts, _ = chat_prompts(model_dir, len(qa))
     pairs = [(p, short_answer(q, a)) for p, (q, a) in zip(texts, qa)]
     # Warm-up: one step at lr 0 (AdamW then leaves every weight as it was), first-call costs off the clock.
-    warm = TrainConfig(steps=1, batch_size=args.train_batch, warmup=1, lr=0.0, lora_r=lora)
+    warm = TrainConfig(steps=1, batch_size=args.train_batch, warmup=1, lr=0.0, lora_r=lora, precision=precision)
     model, _ = train(model, tok, pairs[: args.train_batch], warm)
-    cfg = TrainConfig(steps=args.train_steps, batch_size=args.train_batch, lora_r=lora)
+    cfg = TrainConfig(steps=args.train_steps, batch_size=args.train_batch, lora_r=lora, precision=precision)
     _, stats = train(model, tok, pairs, cfg)
     secs = stats["seconds"]
     tokens = round(stats["tokens_per_s"] * secs)
-    r = row("train_lora" if lora else "train_full", "float32", torch.get_num_threads(), args.train_batch,
+    name = "train_lora" if lora else "train_bf16" if precision == "bf16" else "train_full"
+    r = row(name, "bfloat16 autocast" if stats["precision"] == "bf16" else "float32", torch.get_num_threads(), args.train_batch,
             args.train_steps * args.train_batch, tokens, secs, peak_rss_mb(), start_s,
             steps=args.train_steps, steps_s=args.train_steps / secs, lora_r=lora,
             loss_first=stats["loss_first"], loss_last=stats["loss_last"])
@@ -490,13 +498,14 @@ def main(argv=None) -> int:
         "ours_vllm_tok_s": best("ours_vllm"), "llamacpp_tok_s": best("llamacpp"), "best": top_name,
         "train_steps_s": train_fig("train_full", "steps_s"), "train_tok_s": train_fig("train_full", "tok_s"),
         "lora_train_steps_s": train_fig("train_lora", "steps_s"), "lora_train_tok_s": train_fig("train_lora", "tok_s"),
+        "bf16_train_steps_s": train_fig("train_bf16", "steps_s"), "bf16_train_tok_s": train_fig("train_bf16", "tok_s"),
     }
     if args.json:
         Path(args.json).write_text(json.dumps({
             "summary": summary, "rows": rows, "agreement": agree, "errors": errors, "args": vars(args),
             "load_start": load0, "load_end": load1, "torch": torch.__version__, "wall_s": time.perf_counter() - wall,
         }, indent=1))
-    digits = {"train_steps_s": 3, "lora_train_steps_s": 3}
+    digits = {"train_steps_s": 3, "lora_train_steps_s": 3, "bf16_train_steps_s": 3}
     parts = [f"{k}={v if isinstance(v, str | int) else fmt(v, digits.get(k, 1))}" for k, v in summary.items()]
     print("real_speed: " + " ".join(parts))
     return 0
