@@ -210,7 +210,8 @@ def run_round(cat: Catalog, cfg: LoopConfig, r: int) -> tuple[RoundRecord, dict]
     done = loop_round(cat, cfg, r, timed)
     t = timed.seconds
     cand = model_ref(cat, done.model_out) if done.model_out != done.model_in else None
-    train_s = (cand.train or {}).get("seconds", 0.0) if cand else 0.0
+    # A round recorded by an earlier run of this home ran no step now: its minutes are not today's.
+    train_s = (cand.train or {}).get("seconds", 0.0) if cand and "finetune" in t else 0.0
     data = done.metrics["data"]
     return done, {"data_s": sum(v for k, v in t.items() if k not in ("finetune", "decide")), "train_s": train_s,
                   "eval_s": t.get("finetune", 0.0) - train_s, "tokens": data["tokens"],
