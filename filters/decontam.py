@@ -47,7 +47,11 @@ from synthloop.domains.file import PROMPT_COLUMNS, read_table
 from .minhash import band_keys, lsh_params, minhash_signatures
 from .verify import set_column
 
-_WORD = re.compile(r"[^\W_]+")  # a run of letters and digits: punctuation and spacing are folded away
+# A run of letters and digits, or an arithmetic sign: other punctuation and spacing are folded away,
+# but "12 + 5" and "12 - 5" are different problems (SmolLM2's chat sums: a difference was dropped
+# as the held-out sum of the same numbers).
+# A hyphen between two letters joins words ("held-out"), elsewhere it is a minus.
+_WORD = re.compile(r"[^\W_]+|[+*/=×÷^%<>]|(?<![^\W\d_])-|-(?![^\W\d_])")
 HELDOUT = "heldout"  # the source label of the run's own held-out problems
 # Char shingles and permutations of the MinHash check: the near-dedup defaults (filters/dedup.py),
 # so the signatures mean the same thing in both.
@@ -140,8 +144,8 @@ def _file_source(path: str, mtime: float, column: str | None) -> Source:
 def normalize(text: str) -> str:
     """Words only, case-folded, single-spaced.
 
-    >>> normalize("  Janet's ducks lay 16 eggs; she EATS three!")
-    'janet s ducks lay 16 eggs she eats three'
+    >>> normalize("  Janet's ducks lay 16 eggs; she EATS three!"), normalize("What is 12-5? A well-known one.")
+    ('janet s ducks lay 16 eggs she eats three', 'what is 12 - 5 a well known one')
     """
     return " ".join(_WORD.findall(text.casefold()))
 

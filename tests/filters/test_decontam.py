@@ -116,3 +116,10 @@ def test_templated_problems_match_only_themselves():
                 "A train leaves the station at noon and travels sixty miles east before it stops."]
     idx = build_index([Source("bench", ["1", "2"], distinct)], DecontamConfig())
     assert len(idx.sig_rows) == 2 and idx.check([distinct[0].replace("three", "four")])[0].how in ("ngram", "minhash")
+
+
+def test_a_sign_makes_another_problem():
+    """Punctuation is folded, arithmetic signs are not: 12 - 5 is not the held-out 12 + 5."""
+    idx = build_index([Source(HELDOUT, ["h"], ["What is 12 + 5? End your reply with the number alone."])], DecontamConfig())
+    hits = idx.check(["What is 12 - 5? End your reply with the number alone.", "WHAT is 12 + 5?  End your reply, with the number alone!"])
+    assert hits[0] is None and hits[1] is not None and hits[1].how == "exact"
