@@ -2,8 +2,9 @@
 whose published rows, model metrics and gate decisions must not change when the code that runs a
 round is reshaped.
 
-The values in `golden_round.json` were recorded from main before the round was reshaped (issue 25),
-in a commit of their own. Sampling depends on float rounding, and float rounding on the CPU's
+The avx2 values in `golden_round.json` were recorded from main before the round was reshaped (issue
+25), in a commit of their own; the avx512_bf16 values after it (2026-12-07, on top of commit 244807f),
+to guard later changes on such CPUs. Sampling depends on float rounding, and float rounding on the CPU's
 vector unit (AVX2, AVX-512 and AMX kernels sum in different orders), so the model-dependent values
 are kept per CPU kind; what no model touches (the seed set, the held-out problems) is checked
 everywhere. Record them again, only on purpose, with
