@@ -38,8 +38,10 @@ vllm: $(VLLM_STAMP)
 demo: $(STAMP)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/synthloop run $(ARGS)
 
+# One worker per core (pytest-xdist), each test file whole on one worker so its module fixtures are
+# built once: much of the suite waits on servers, engines and subprocesses it starts.
 test: $(STAMP) $(VLLM_STAMP) chromium
-	PREFECT_SERVER_ANALYTICS_ENABLED=false VLLM_CPU_KVCACHE_SPACE=1 $(BIN)/python -m pytest -q $(ARGS)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false VLLM_CPU_KVCACHE_SPACE=1 $(BIN)/python -m pytest -q -n auto --dist loadfile $(ARGS)
 
 # The quality report's browser test needs Chromium: installed from Debian when missing and possible
 # (root with apt-get). Where it is not, that one test skips and says why; this never fails the suite.

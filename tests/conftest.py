@@ -11,6 +11,11 @@ import pytest
 import torch
 
 torch.set_flush_denormal(True)
+# `make test` runs one pytest-xdist worker per core: each worker computes on its share of the cores
+# (two workers each spinning torch's default of every core would oversubscribe them).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
 
 
 def pytest_collection_modifyitems(config, items):
