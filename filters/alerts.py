@@ -282,14 +282,14 @@ def diversity_notes(current: dict, previous: dict | None, cfg: DiversityConfig) 
 def trend_alerts(series: list[dict], cfg: DiversityConfig) -> list[Alert]:
     """One alert per watched score that moved against diversity, within strata, in each of the last
     `trend_rounds` rounds of `series` (round metrics, oldest first, this round last), by more than
-    `trend_drop` in all (the steps' changes compounded).
+    `trend_step` in each and `trend_drop` in all (the steps' changes compounded).
 
     >>> from synthloop.filters.diversity import DiversityConfig
     >>> s = lambda v: {"by_stratum": {"addition/1": {"kept": 64, "tokens": 9, "vendi": {"16": v}}}}
     >>> [a.message for a in trend_alerts([s(6.59), s(6.45), s(6.27)], DiversityConfig())]
     ['diversity trend: vendi fell 3 rounds in a row within strata (-2.1%, -2.8% a round, -4.9% in all; addition/1 with 64 kept rows)']
-    >>> trend_alerts([s(6.59), s(6.60), s(6.27)], DiversityConfig())
-    []
+    >>> trend_alerts([s(6.59), s(6.60), s(6.27)], DiversityConfig()), trend_alerts([s(6.59), s(6.35), s(6.34)], DiversityConfig())
+    ([], [])
     """
     out = []
     n = cfg.trend_rounds
@@ -301,7 +301,7 @@ def trend_alerts(series: list[dict], cfg: DiversityConfig) -> list[Alert]:
             continue
         sign = 1 if key in LOWER_IS_DIVERSE else -1  # +1: rising is worse
         total = math.prod(1 + c.change for c in steps) - 1
-        if all(sign * c.change > 0 for c in steps) and sign * total > cfg.trend_drop:
+        if all(sign * c.change > cfg.trend_step for c in steps) and sign * total > cfg.trend_drop:
             verb = "rose" if sign > 0 else "fell"
             path = ", ".join(f"{c.change:+.1%}" for c in steps)
             last = steps[-1]

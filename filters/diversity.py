@@ -48,11 +48,15 @@ class DiversityConfig:
     collapse_drop: float = 0.2
     watch: tuple[str, ...] = ("distinct_2", "vendi", "distinct_correct_per_problem")
     seed: int = 0  # of the embedding subsample and of each stratum's sample
-    # A steady decline is an alert too, however small each step: the watched score moved against
-    # diversity, within strata, in each of the last `trend_rounds` rounds, by more than `trend_drop`
-    # in all (Vendi 6.59 -> 6.45 -> 6.27 is -4.9% over 3 rounds; no single step is near collapse_drop).
+    # A steady decline is an alert too, though no single step is near collapse_drop: the watched
+    # score moved against diversity, within strata, by more than `trend_step` in each of the last
+    # `trend_rounds` rounds and by more than `trend_drop` in all (Vendi 6.59 -> 6.45 -> 6.27 is
+    # -2.1%, -2.8%: -4.9% over 3 rounds). A step under trend_step is a flat round, not a decline
+    # (`make demo`'s distinct correct solutions per problem, ~1 in a format with one solution,
+    # went -3.7% then -0.1%).
     trend_rounds: int = 3
     trend_drop: float = 0.03
+    trend_step: float = 0.01
     # A stratum is compared only when it kept this many rows in both rounds: 6 rows against 1 say
     # nothing (distinct-2 of one short reply is 1). Its n-gram scores are taken on seeded samples of
     # min_rows * 2**k rows up to `stratum_sample`, so both rounds are read at the same size.
@@ -72,8 +76,8 @@ class DiversityConfig:
             raise ValueError(f"diversity.embed_sample must be at least 2, got {self.embed_sample}")
         if not 0.0 < self.collapse_drop < 1.0:
             raise ValueError(f"diversity.collapse_drop must be in (0, 1), got {self.collapse_drop}")
-        if self.trend_rounds < 2 or not 0.0 <= self.trend_drop < 1.0:
-            raise ValueError("diversity.trend_rounds must be at least 2 and trend_drop in [0, 1)")
+        if self.trend_rounds < 2 or not 0.0 <= self.trend_drop < 1.0 or not 0.0 <= self.trend_step < 1.0:
+            raise ValueError("diversity.trend_rounds must be at least 2, trend_drop and trend_step in [0, 1)")
         if self.min_rows < 2 or self.stratum_sample < self.min_rows:
             raise ValueError(f"diversity.min_rows must be at least 2 and stratum_sample at least min_rows, got "
                              f"{self.min_rows} and {self.stratum_sample}")

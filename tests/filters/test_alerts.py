@@ -139,3 +139,17 @@ def test_strata_read_their_embedding_scores_from_the_rounds_sample():
     curves = {s: v["vendi"] for s, v in m["by_stratum"].items()}
     assert set(curves["addition/1"]) >= {"8", "16"} and set(curves["addition/3"]) >= {"8"}
     assert all(1.0 <= x <= 16 for c in curves.values() for x in c.values())
+
+
+def test_a_flat_round_ends_a_trend():
+    """`make demo` (2026-12-07) alerted on distinct correct solutions per problem going -3.7% and
+    then -0.1%: a step under `trend_step` is a flat round, and two rounds down are no trend."""
+    from synthloop.filters.diversity import DiversityConfig
+
+    def s(v):
+        return {"by_stratum": {"addition/4": {"kept": 104, "tokens": 9, "distinct_correct_per_problem": v}}}
+
+    cfg = DiversityConfig(watch=("distinct_correct_per_problem",))
+    assert trend_alerts([s(1.04), s(1.0015), s(1.0005)], cfg) == []
+    (alert,) = trend_alerts([s(1.10), s(1.06), s(1.02)], cfg)
+    assert alert.short == "distinct_correct_per_problem fell 3 rounds in a row"
