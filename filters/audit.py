@@ -24,6 +24,7 @@ and alerts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -99,10 +100,7 @@ def plain_answer(problem: Problem) -> str | None:
             xs = sorted(int(x) for x in m["xs"])
             return str(xs[len(xs) // 2]) if len(xs) % 2 else None  # the domain draws odd lengths
         if d == "gcd":
-            a, b = abs(int(m["a"])), abs(int(m["b"]))
-            while b:
-                a, b = b, a % b
-            return str(a)
+            return str(math.gcd(int(m["a"]), int(m["b"])))
         if d == "base":
             n, base, digits = int(m["n"]), int(m["base"]), ""
             while n:

@@ -13,8 +13,9 @@ Texts shorter than `ngram` words (a built-in `k78l56m40=`) are checked exactly o
 digit is another problem, whatever its Jaccard. So are templated texts, where the near checks
 cannot tell one item from another: the run's own held-out problems (drawn from the same family
 and phrasings as the training problems, so "What is 254 + 504? End your reply with ..." shares a
-13-word run and a Jaccard of ~0.9 with a held-out "What is 17 + 504? End your reply with ...": a
-different problem) and any listed item that has a near-duplicate within its own file. An n-gram
+13-word run and an estimated Jaccard of 0.81 with a held-out "What is 17 + 504? End your reply
+with ...": a different problem; two random sums of that phrasing score 0.65 at the median, 0.86 at
+most over 40,000 pairs) and any listed item that has a near-duplicate within its own file. An n-gram
 found in two or more listed texts is boilerplate ("Solve step by step and put the final answer
 after ####") and is not checked either.
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from .shards import Shard
+
 
 def sampler_seconds(table: pa.Table, seconds: float) -> dict[str, float]:
     """`seconds` shared out over the samplers of `table` (columns sampler, n_tokens) by tokens;
@@ -27,6 +29,15 @@ def sampler_seconds(table: pa.Table, seconds: float) -> dict[str, float]:
     key = "n_tokens_sum" if total else "n_tokens_count"
     total = total or sum(r["n_tokens_count"] for r in g)
     return {r["sampler"]: seconds * (r[key] or 0) / total for r in sorted(g, key=lambda r: r["sampler"])}
+
+
+def generation_seconds(generated: list[Shard]) -> dict[str, float]:
+    """Per sampler, the generation seconds of the round's shards, each part's shared out by tokens."""
+    out: dict[str, float] = {}
+    for g in generated:
+        for name, sec in sampler_seconds(g.read(columns=["sampler", "n_tokens"]), g.seconds).items():
+            out[name] = out.get(name, 0.0) + sec
+    return out
 
 
 def _rates(kept: int, tokens: int, seconds: float) -> dict:

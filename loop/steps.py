@@ -25,7 +25,7 @@ from synthloop.warehouse import Catalog
 from .backend import release_backend
 from .bootstrap import bootstrap
 from .config import LoopConfig
-from .cost import sampler_seconds
+from .cost import generation_seconds
 from .decontam import index_path
 from .filter import Checks, Filtered, dedup, verify
 from .finetune import finetune
@@ -130,12 +130,8 @@ def filter_steps(cat: Catalog, cfg: LoopConfig, round: int, source: Source, mode
         checked = run.each(verify, (cfg,), planned.parts, generated, [index] * len(planned.parts))
     release_backend()  # this process's generation backend, before dedup and fine-tuning
     final, found = run(dedup, cat, cfg, round, [shard for shard, _, _ in checked])
-    gen_s: dict[str, float] = {}
-    for g in generated:  # a part's seconds shared out over its samplers by tokens
-        for name, sec in sampler_seconds(g.read(columns=["sampler", "n_tokens"]), g.seconds).items():
-            gen_s[name] = gen_s.get(name, 0.0) + sec
     return Filtered(final, sum((m for _, m, _ in checked), VerifyMetrics()), found,
-                    sum((c for _, _, c in checked), Checks()), index, gen_s,
+                    sum((c for _, _, c in checked), Checks()), index, generation_seconds(generated),
                     sum(s.seconds for s, _, _ in checked) + found.seconds), planned
 
 

@@ -98,9 +98,10 @@ def test_check_table_drops_benchmark_hits_reports_generated_heldout_overlap_and_
 
 
 def test_templated_problems_match_only_themselves():
-    """A chat family ("What is a + b? End your reply with ...") shares a 13-word run and a Jaccard
-    of ~0.9 between any two of its problems: held out or listed, only the same problem is a hit
-    (measured on SmolLM2's round 1: the near checks dropped 11 of 14 right answers to other sums)."""
+    """A chat family ("What is a + b? End your reply with ...") shares a 13-word run between two
+    problems with the same second operand, and a Jaccard up to ~0.8 between any two: held out or
+    listed, only the same problem is a hit (measured on SmolLM2's round 1: the near checks dropped
+    11 of 14 right answers to other sums)."""
     tail = "End your reply with the number alone on the last line, and nothing after it please."
     prompt = lambda a, b: f"What is {a} + {b}? {tail}"
     held = [prompt(a, 504) for a in range(10, 400, 7)]
