@@ -21,7 +21,10 @@ log = logging.getLogger("synthloop")
 # Drop reasons, one per rule, in the order the rules are tried. hint_leak: a rationalized row
 # (generators/rationalize.py) whose completion mentions the hint it was given; unreasoned_hint: a
 # rationalized row with the right answer and no checkable step (it states the answer it was given).
-REASONS = ("hint_leak", "truncated", "wrong_answer", "unparseable_step", "dynamic_step", "static_step",
+# truncated: no final answer and the sample hit its token limit; no_answer: no final answer though
+# the model ended its reply (SmolLM2's "I'm ready to help. What's your next question?"): raising
+# max_new_tokens helps the first, never the second.
+REASONS = ("hint_leak", "truncated", "no_answer", "wrong_answer", "unparseable_step", "dynamic_step", "static_step",
            "unreasoned_hint")
 
 
@@ -126,8 +129,11 @@ def verify_table(
     seen: dict[tuple[str, str], tuple] = {}
     leaks = _leaks(table)
     hinted = _hinted(table)
-    for pid, completion, leak, hint in zip(table["problem_id"].to_pylist(), table["completion"].to_pylist(),
-                                           leaks, hinted):
+    # Rows without a finish reason (older shards, hand-made tables) keep the domain's `truncated`.
+    ended = [f == "stop" for f in table["finish_reason"].to_pylist()] if "finish_reason" in table.column_names \
+        else [False] * table.num_rows
+    for pid, completion, leak, hint, stopped in zip(table["problem_id"].to_pylist(), table["completion"].to_pylist(),
+                                                    leaks, hinted, ended):
         hit = seen.get((pid, completion))
         if hit is None:
             problem = problems[pid]
@@ -140,6 +146,7 @@ def verify_table(
                                 "checker_error", problem.domain, type(e).__name__, e, pid, completion[-200:])
             hit = seen[(pid, completion)] = (verdict, policy(verdict, cfg))
         v, reason = hit
+        reason = "no_answer" if reason == "truncated" and stopped else reason
         reason = "hint_leak" if leak else reason
         if hint and reason is None and cfg.hinted_need_steps and not cfg.keep_all and not v.n_steps:
             reason = "unreasoned_hint"

@@ -8,6 +8,8 @@ keeps a manual `synthloop run` on the same home from corrupting it.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from prefect import flow
 from prefect.deployments.runner import EntrypointType
 from synthloop.loop.config import LoopConfig
@@ -15,8 +17,12 @@ from synthloop.warehouse import Catalog
 
 
 @flow(name="synthloop-next-round")
-def next_round_flow(home: str, config: dict) -> list[dict]:
-    """One more round of the configured loop (the bootstrap first when there is none)."""
+def next_round_flow(home: str, config: dict, lock: bool = False) -> list[dict]:
+    """One more round of the configured loop (the bootstrap first when there is none).
+
+    `lock`: hold the home's run lock for the round, as `synthloop run` does. `synthloop serve`
+    holds it itself for as long as it serves; a work pool's worker (`synthloop deploy`) holds none.
+    """
     # Imported here, not at the top: the runner sends this function to its subprocess by value
     # (cloudpickle), and a flow carried along that way keeps only the globals its code names, so
     # Prefect could not resolve the `cfg: LoopConfig` annotation of `loop_flow` there. Imported
@@ -25,10 +31,12 @@ def next_round_flow(home: str, config: dict) -> list[dict]:
     from synthloop.loop.status import status_rows
 
     cfg = LoopConfig.model_validate(config)
-    done = [r["round"] for r in Catalog(home).rounds(cfg.name)]
-    target = max(done) + 1 if done else 1
-    loop_flow(home, cfg.model_copy(update={"rounds": target}))
-    return status_rows(Catalog(home), cfg.name)
+    cat = Catalog(home)
+    with cat.run_lock(f"synthloop-next-round/{cfg.name} on a worker") if lock else nullcontext():
+        done = [r["round"] for r in cat.rounds(cfg.name)]
+        target = max(done) + 1 if done else 1
+        loop_flow(home, cfg.model_copy(update={"rounds": target}))
+    return status_rows(cat, cfg.name)
 
 
 def serve(home: str, cfg: LoopConfig, cron: str | None = None, interval: float | None = None) -> None:
@@ -56,14 +64,22 @@ def _pause(deployment: str) -> None:
         print(f"synthloop: could not pause {deployment}: {e}")
 
 
+def deployment_args(home: str, cfg: LoopConfig, lock: bool = False) -> dict:
+    """What a deployment of `next_round_flow` for run `cfg.name` carries, served or on a work pool:
+    the config itself (not its file's path), so a run needs no file where it runs."""
+    return {
+        "name": cfg.name,
+        "parameters": {"home": home, "config": cfg.model_dump(mode="json"), "lock": lock},
+        "description": f"one more round of synthloop run {cfg.name!r} in {home}",
+        "tags": ["synthloop"],
+    }
+
+
 def _serve(cfg: LoopConfig, home: str, cron: str | None, interval: float | None) -> None:
     next_round_flow.serve(
-        name=cfg.name,
+        **deployment_args(home, cfg),
         cron=cron,
         interval=interval,
-        parameters={"home": home, "config": cfg.model_dump(mode="json")},
-        description=f"one more round of synthloop run {cfg.name!r} in {home}",
-        tags=["synthloop"],
         limit=1,
         pause_on_shutdown=True,
         # By module path, so the runner imports the installed package, wherever it is started.

@@ -172,8 +172,9 @@ def budgets(p: dict, small: bool, gpu: bool | None = None) -> dict:
     and the loop lost a round: the gate, not the limit, is what stops noise being promoted).
     On a CPU the held-out set is sampled once per problem besides the greedy answer (pass@1):
     pass@k from more samples costs as much as a round's generation.
-    Replies to plain-number questions get 96 new tokens: at 64, 16-20% of SmolLM2's samples in
-    rounds 1-2 hit the limit before an answer and were lost (benchmarks/real_model.py, 2026-12-07);
+    Replies to plain-number questions get 96 new tokens: at 96, 40 of SmolLM2's 800 round-1 samples
+    still hit the limit before an answer (and 138 ended without one: `no_answer`, which no limit fixes;
+    benchmarks/real_model.py, 2026-12-07);
     worked solutions (answers like GSM8K's) need 320. The GPU budgets (5x the problems, 200 steps, pass@4)
     are not measured: no GPU was lent when they were written.
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -321,6 +322,53 @@ from synthloop.cli_data import register as _register_data_commands
 
 # datasets list|show|diff|sql, pull, report, serve
 _register_data_commands(app)
+
+
+@app.command()
+def deploy(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default: the built-in demo).")] = None,
+    pool: Annotated[str, typer.Option("--pool", help="Prefect work pool (created, type process, if missing).")] = "synthloop",
+    cron: Annotated[str | None, typer.Option("--cron", help='Cron schedule, e.g. "0 */6 * * *" (every 6 hours).')] = None,
+    interval: Annotated[float | None, typer.Option("--interval", help="Or: seconds between runs.", min=1)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Run / dataset name (overrides the config).")] = None,
+    home: HomeOpt = None,
+):
+    """Register scheduled rounds on a Prefect work pool; a `prefect worker` runs them.
+
+    Unlike `serve`, nothing of ours keeps running: the Prefect server keeps the schedule, and each
+    run (one more round, as `serve` does) goes to whichever worker polls the pool, started with the
+    `prefect` of an environment where synthloop is installed. The deployment carries the config's
+    content and the absolute home; a round runs in this folder (relative paths in the config mean
+    what they mean here), so a worker on another machine needs both paths there (a shared file
+    system). Needs a Prefect server: `prefect server start`, then
+    `export PREFECT_API_URL=http://127.0.0.1:4200/api`. Rerun to change the config or schedule.
+    """
+    from synthloop.flows.deploy import check_schedule
+    from synthloop.flows.deploy import deploy as deploy_flow
+    from synthloop.loop.config import load_config
+    from synthloop.warehouse import Catalog, CatalogError
+
+    check_schedule(cron, interval)  # before the config, as `serve` does
+    cfg = load_config(config, {"name": name})
+    h = _home(home)
+    try:  # a home with this run already in it must have been made with this config
+        check_same_config(Catalog.open_read(h), cfg)
+    except CatalogError:
+        pass  # no catalog here yet: the first round makes it, where the worker runs
+    # The round's process gets the environment `synthloop run` gives itself (offline hub, INFO
+    # flow-run logs for the UI...), as this process has it: the worker's would lack them.
+    env = {k: os.environ[k] for k in PROCESS_DEFAULTS if not k.startswith("PREFECT_SERVER_")}
+    d = deploy_flow(h, cfg, pool, cron=cron, interval=interval, env=env)
+    when = f"cron {cron!r}" if cron else f"every {interval:g}s"
+    made = "created, type process" if d.pool_created else "existing"
+    for line in (f"synthloop: deployed run {cfg.name} as {d.name} on work pool {d.pool!r} ({made}), {when}",
+                 f"  server {d.api}" + (f", UI {d.ui}" if d.ui else ""),
+                 f"  home {h}, working directory {d.workdir}",
+                 "start a worker (with the prefect of synthloop's environment; here or on a machine that sees the home):",
+                 f"  prefect worker start --pool {shlex.quote(d.pool)}",
+                 "run one now:",
+                 f"  prefect deployment run {shlex.quote(d.name)}"):
+        console.print(Text(line), highlight=False, soft_wrap=True)  # whole lines: paths and commands to copy
 
 
 @app.command()

@@ -26,6 +26,19 @@ def test_verify_table_drops_with_reasons():
     assert "kept" not in given.column_names  # the table it was given is left as it was
 
 
+def test_no_answer_is_told_from_a_cut_off_reply():
+    """A reply without a final answer is `truncated` only when it hit its token limit; one the model
+    ended itself is `no_answer` (more tokens would not help it)."""
+    d = Addition()
+    ps = d.make_problems(2, seed=0, difficulties=[3])
+    rows = _rows(ps, ["1+1+0", "1+1+0"])
+    for r, finish in zip(rows, ["length", "stop"]):
+        r["finish_reason"] = finish
+    out, metrics = verify_table(pa.Table.from_pylist(rows), {"addition": d}, {p.id: p for p in ps}, VerifyConfig())
+    assert out.column("drop_reason").to_pylist() == ["truncated", "no_answer"]
+    assert metrics.drops == {"truncated": 1, "no_answer": 1}
+
+
 def test_a_checker_that_raises_drops_its_row_not_the_round(caplog):
     """A checker's bug on one odd completion (SmolLM2's '354 + 37 = 081' once raised a TypeError in
     the equations check) drops that row as checker_error, even under keep_all; the others keep theirs."""
