@@ -63,7 +63,7 @@ def check_same_config(cat, cfg) -> None:
     if hashes and hashes != {cfg.config_hash()}:
         raise UserError(
             f"run {cfg.name!r} in {cat.home} was made with a different config; "
-            "rerun with --fresh to start over, or pick another --name"
+            "`synthloop run --fresh` starts it over; or pick another --name"
         )
 
 
@@ -359,19 +359,11 @@ def serve(
     round from the latest promoted model). Needs a Prefect server: `prefect server start`, then
     `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`; watch runs in its UI.
     """
+    from synthloop.flows.deploy import check_schedule
     from synthloop.loop.config import load_config
     from synthloop.warehouse import Catalog, home_dir
 
-    if (cron is None) == (interval is None):
-        fail("give exactly one of --cron or --interval")
-    if cron is not None:
-        from prefect.client.schemas.schedules import CronSchedule
-        from pydantic import ValidationError
-
-        try:
-            CronSchedule(cron=cron)
-        except ValidationError:
-            fail(f"invalid cron schedule {cron!r}: five fields, e.g. \"0 */6 * * *\" (every 6 hours)")
+    check_schedule(cron, interval)
     cfg = load_config(config, {"name": name})
     from prefect.settings import PREFECT_API_URL
 
