@@ -61,10 +61,10 @@ def finetune(cat: Catalog, cfg: LoopConfig, round: int, model_in: ModelRef, data
         return NoData(why)  # nothing to learn from: the gate records it
     rows, sources = trainset.training_rows(cat, cfg, round, lambda: seed_set(cfg)[1])
     train_version = trainset.publish_training_set(cat, cfg, round, rows, sources, model_id, code_version())
-    tcfg = replace(cfg.finetune.train, seed=cfg.seed + round)
     start = model_in if cfg.finetune.init == "previous" else model_ref(cat, f"{cfg.name}-m0")
     fmt = prompt_format(start.path, cfg.generation.prompt_format)
     pairs = [(fmt(p), c) for p, c in trainset.training_pairs(rows)]  # prompts as the model is asked them
+    tcfg = replace(cfg.finetune.train, seed=cfg.seed + round, steps=cfg.finetune.steps_for(len(pairs)))
     stats = train_into(Path(start.path), pairs, tcfg, path, cfg, f"round {round}: finetune")
     ev = evaluate_against(cat, cfg, round, path)
     say(f"round {round}: fine-tuned {model_id} on {trainset.train_name(cfg.name)}@{train_version} ({len(pairs)} "

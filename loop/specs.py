@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import socket
 from typing import Literal
 from urllib.parse import urlparse
@@ -191,6 +192,20 @@ class FinetuneSpec(Strict):
     # Fine-tune only once this many new kept rows have come in since the last fine-tune; fewer wait
     # for the next round (status: "waiting"). 1: every round with a kept row trains.
     min_rows: int = Field(1, ge=1)
+    # Passes over the training rows at least: a fine-tune takes max(train.steps, ceil(epochs x rows /
+    # batch_size)) steps, so a training set that has outgrown train.steps is still seen `epochs`
+    # times (accumulated rows grow every round). 0: train.steps whatever the rows.
+    epochs: float = Field(0.0, ge=0)
+
+    def steps_for(self, rows: int) -> int:
+        """Fine-tuning steps for a training set of `rows` rows.
+
+        >>> FinetuneSpec(train=TrainConfig(steps=40, batch_size=8), epochs=2).steps_for(466)
+        117
+        >>> FinetuneSpec(train=TrainConfig(steps=40, batch_size=8), epochs=2).steps_for(13)
+        40
+        """
+        return max(self.train.steps, math.ceil(self.epochs * rows / self.train.batch_size))
 
 
 RAY_HINT = 'install the extra: pip install -e ".[ray]"'

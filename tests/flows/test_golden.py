@@ -48,11 +48,18 @@ def _rounded(x):
     return x
 
 
+def _as_recorded(row: dict) -> dict:
+    """The row as the golden values saw it: they were recorded before a reply that ended without a
+    final answer was told apart (`no_answer`) from one cut off at the token limit (`truncated`);
+    tests/filters/test_filters.py checks that split, the AVX2 values here cannot be recorded again."""
+    return row | {"drop_reason": "truncated"} if row["drop_reason"] == "no_answer" else row
+
+
 def fingerprint(cat: Catalog, run: str) -> dict:
     """Row content hashes per published version, model metrics and the gate's decisions."""
     versions = {}
     for v in cat.versions():
-        rows = cat.read_table(f"{v['name']}@{v['version']}").select(ROW_COLUMNS).to_pylist()
+        rows = [_as_recorded(r) for r in cat.read_table(f"{v['name']}@{v['version']}").select(ROW_COLUMNS).to_pylist()]
         versions[f"{v['name']}@{v['version']}"] = {
             "rows": len(rows), "kept": sum(bool(r["kept"]) for r in rows),
             "rows_sha": _digest(sorted(_digest(_rounded(r)) for r in rows)),

@@ -102,3 +102,20 @@ def test_too_few_new_rows_wait_for_the_next_round(tmp_path):
     assert trainset.new_kept_rows(cat, cfg, 2) == len(kept1) + len(kept2) >= need
     assert trainset.empty_round_reason(cat, cfg, 2, model) is None
     assert LoopConfig.model_validate({"finetune": {"min_rows": 1}}).finetune.min_rows == 1
+
+
+def test_epochs_scale_the_fine_tune_with_the_rows_and_leave_old_runs_their_hash():
+    """`finetune.epochs`: a training set that outgrows train.steps is still seen that many times;
+    at its default (0) the steps are train.steps and a run made before the key existed resumes."""
+    cfg = _cfg(train={"steps": 40, "batch_size": 8}, epochs=2)
+    assert [cfg.finetune.steps_for(n) for n in (13, 160, 161, 466)] == [40, 40, 41, 117]
+    plain = _cfg(train={"steps": 40, "batch_size": 8})
+    assert plain.finetune.steps_for(466) == 40
+    assert plain.config_hash() != cfg.config_hash()  # a different fine-tune is a different run
+    # the hash of a config without the key is the hash it had before the key existed
+    import hashlib
+    import json
+    old = json.dumps(plain.model_dump(mode="json", exclude={"rounds": True, "execution": True, "audit": True,
+                                                            "decontaminate": True, "finetune": {"epochs"}}),
+                     sort_keys=True)
+    assert plain.config_hash() == hashlib.sha256(old.encode()).hexdigest()[:16]
