@@ -62,7 +62,7 @@ def verify(cfg: LoopConfig, part: Part, shard: Shard, index: str | None = None) 
     if cfg.dedup.enabled:
         table = with_signatures(table, cfg.dedup)
     out = shards.write_shard(table, shards.sibling(shard.path, "verified"))
-    return replace(out, seconds=time.perf_counter() - t0), metrics, Checks(audit, found)
+    return replace(out, seconds=time.perf_counter() - t0, node=shards.ray_node()), metrics, Checks(audit, found)
 
 
 def dedup(cat: Catalog, cfg: LoopConfig, round: int, verified: list[Shard]) -> tuple[list[Shard], DedupMetrics]:

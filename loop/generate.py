@@ -41,4 +41,4 @@ def generate(cfg: LoopConfig, round: int, model: ModelRef, part: Part) -> Shard:
                                 prompt_format=fmt)
     # rows without `rationalized` get False
     shard = shards.write_shard(to_table(rows), shards.sibling(part.path, "generated"))
-    return replace(shard, seconds=time.perf_counter() - t0)
+    return replace(shard, seconds=time.perf_counter() - t0, node=shards.ray_node())

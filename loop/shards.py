@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ class Shard:
     rows: int
     # Seconds the step that wrote it ran (generate, verify): what the round's cost adds up (loop/cost.py).
     seconds: float = field(default=0.0, compare=False)
+    # The Ray node that wrote it (generate, verify; "" outside Ray): which node did what.
+    node: str = field(default="", compare=False)
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(self.path, columns=columns)
@@ -51,6 +54,12 @@ class Part:
     path: str  # Parquet: the problems and their sampler picks (see `write_part`)
     problems: int
     samples: int
+
+
+def ray_node() -> str:
+    """The id of the Ray node this process runs on; "" outside Ray (an optional extra: not imported here)."""
+    ray = sys.modules.get("ray")
+    return ray.get_runtime_context().get_node_id() if ray and ray.is_initialized() else ""
 
 
 def round_dir(home: str | os.PathLike, run: str, round: int) -> Path:

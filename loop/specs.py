@@ -222,6 +222,14 @@ class ExecutionSpec(Strict):
     # GPUs each generation task asks Ray for (0: CPU). With 1, Ray runs one generation task per GPU
     # and sets CUDA_VISIBLE_DEVICES for it: one vLLM engine per GPU.
     gpus_per_worker: float = Field(0, ge=0)
+    # Ray: custom resources that place tasks on a cluster's nodes. Each generation task asks for 1
+    # of `generate_resource`, each verify task 1 of `cpu_resource`, so they run only on nodes started
+    # with it (`ray start --resources='{"model": 2}'`), at most that many at once on each: with a
+    # per-process model cache, 2 means two loaded models there. A resource, not a node label: it
+    # also caps tasks per node, and `ray start --labels` is still a hidden option in Ray 2.60.
+    # None: any node with a free CPU (and GPU). A local cluster has `workers` of each one named.
+    generate_resource: str | None = Field(None, min_length=1)
+    cpu_resource: str | None = Field(None, min_length=1)
     # Samples per shard (a part of the round's problems, cut at problem boundaries): one generation
     # task and one verify task each, and the most rows a CPU stage holds at once. 4096 rows of
     # addition completions are ~1 MB of Parquet and ~10 MB in memory.

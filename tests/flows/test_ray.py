@@ -27,7 +27,7 @@ COLUMNS = ["row_id", "problem_id", "sampler", "seed", "completion", "extracted",
            "error_kind", "kept", "drop_reason", "dup_of", "cluster_id", "minhash"]
 
 
-def _config(tmp_path, runner: str) -> LoopConfig:
+def _config(tmp_path, runner: str, **execution) -> LoopConfig:
     # A lenient checker (any number within 1e9 of the answer) and 8 samples of each short prompt:
     # the tiny model's rows are then often kept and often copies, so dedup has decisions to agree on.
     data = tmp_path / "sums.jsonl"
@@ -40,7 +40,7 @@ def _config(tmp_path, runner: str) -> LoopConfig:
     cfg["generation"] |= {"problems_per_round": 12, "samples_per_problem": 8, "adaptive": False, "samplers": [
         {"name": "cool", "temperature": 0.3, "max_new_tokens": 16},
         {"name": "warm", "temperature": 0.7, "max_new_tokens": 16}]}
-    cfg["execution"] = {"runner": runner, "workers": 2, "shard_size": 16}  # 6 parts
+    cfg["execution"] = {"runner": runner, "workers": 2, "shard_size": 16} | execution  # 6 parts
     return LoopConfig.model_validate(cfg)
 
 
@@ -58,13 +58,13 @@ def local_round(tmp_path_factory, prefect_harness):
     return tmp, home, model, rows
 
 
-def _ray_round(tmp, src, name, model, during=None):
+def _ray_round(tmp, src, name, model, during=None, **execution):
     home = tmp / name
     shutil.copytree(src, home, ignore=shutil.ignore_patterns("data", "staging", "*.lock"))
     cat = Catalog(home)
     with cat.write() as con:
         con.execute("DELETE FROM datasets WHERE name = 'tiny'")
-    cfg = _config(tmp, "ray")
+    cfg = _config(tmp, "ray", **execution)
     out = {}
     run = threading.Thread(target=lambda: out.update(
         v=data_flow.with_options(task_runner=task_runner(cfg.execution))(str(home), cfg, 1, model)))
