@@ -5,6 +5,8 @@ we can generate with it on this machine, plus fine-tuning speed:
   ours_hf      our transformers sampler (`HFBackend.generate`), fp32 and bf16
   raw_hf       transformers' own `model.generate`, same batch size and temperature: ours' raw peer
   raw_vllm     vLLM's own `LLM.generate`, one shared SamplingParams, timed inside the engine
+               (and twice more, with log-probs on, then with a seed per request: what each of ours'
+               costs adds inside the engine; rows raw_vllm_logprobs, raw_vllm_seeded)
   ours_vllm    our vLLM backend (`VLLMBackend.generate`: per-request seeds, log-probs, the pipe)
   llamacpp     llama.cpp (llama-cpp-python, `--llamacpp-python`) on the GGUF itself (Q4_1), batch 1
   train        `training.sft.train`, batch 8: full fine-tuning in fp32 and under bf16 autocast, LoRA r=16
@@ -215,6 +217,11 @@ def child_vllm(args, model_dir: Path) -> dict:
                       "detokenize": False}
         backend.timed_raw(ids[:4], raw_params | {"max_tokens": 4})  # warm-up
         n_raw, secs_raw = backend.timed_raw(ids, raw_params)
+        # What ours adds inside the engine, one cost at a time: the sampled token's log-prob (the
+        # rows' mean_logprob), and a seed per request (a sample reproduces alone or batched).
+        n_lp, secs_lp = backend.timed_raw(ids, raw_params | {"logprobs": 0})
+        seeded = [raw_params | {"seed": sample_seed("real_speed", i)} for i in range(len(ids))]
+        n_sd, secs_sd = backend.timed_raw(ids, seeded)
         sampler = Sampler("bench", temperature=TEMPERATURE, max_new_tokens=args.new_tokens)
         reqs = [Request(p, sampler, sample_seed("real_speed", i)) for i, p in enumerate(texts)]
         backend.generate([Request(p, Sampler("warm", temperature=TEMPERATURE, max_new_tokens=4), 0)
@@ -233,6 +240,10 @@ def child_vllm(args, model_dir: Path) -> dict:
     return {"rows": [
         row("raw_vllm", dname, threads, batch, len(texts), n_raw, secs_raw, rss, start_s,
             note="engine process peak (shared with ours_vllm)"),
+        row("raw_vllm_logprobs", dname, threads, batch, len(texts), n_lp, secs_lp, rss, start_s,
+            note="raw_vllm with logprobs=0 (the sampled token's log-prob)"),
+        row("raw_vllm_seeded", dname, threads, batch, len(texts), n_sd, secs_sd, rss, start_s,
+            note="raw_vllm with a seed per request"),
         row("ours_vllm", dname, threads, batch, len(texts), sum(c.n_tokens for c in comps), secs, rss, start_s,
             greedy_texts=[c.text for c in g], note="engine process peak (shared with raw_vllm)"),
     ]}

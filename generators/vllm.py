@@ -243,9 +243,9 @@ class VLLMBackend:
                 progress(len(chunk))
         return result
 
-    def timed_raw(self, prompt_ids: list[list[int]], params: dict) -> tuple[int, float]:
-        """(generated tokens, seconds) for vLLM's own `generate` with one shared `SamplingParams`,
-        timed inside the engine's process: the ceiling benchmarks/generation.py compares us with."""
+    def timed_raw(self, prompt_ids: list[list[int]], params: dict | list[dict]) -> tuple[int, float]:
+        """(generated tokens, seconds) for vLLM's own `generate` with one shared `SamplingParams` (or
+        one per prompt), timed inside the engine's process: the ceiling our backend is compared with."""
         self.engine_calls, out = self._call("raw", prompt_ids, params)
         return out
 

@@ -52,14 +52,14 @@ def generate(llm, prompts: list[list[int]], params: list[dict]) -> list[tuple[li
     return [(list(o.outputs[0].token_ids), o.outputs[0].cumulative_logprob or 0.0) for o in outs]
 
 
-def timed_raw(llm, prompts: list[list[int]], params: dict) -> tuple[int, float]:
-    """(generated tokens, seconds) for vLLM alone: one shared SamplingParams, timed here, so the
-    benchmark's ceiling carries none of our costs (pipe, per-request settings, decoding)."""
+def timed_raw(llm, prompts: list[list[int]], params: dict | list[dict]) -> tuple[int, float]:
+    """(generated tokens, seconds) for vLLM alone: one shared SamplingParams (or one per prompt, a
+    list), timed here, so the benchmark's ceiling carries none of our costs (pipe, decoding)."""
     from vllm import SamplingParams
     from vllm.inputs import TokensPrompt
 
     tp = [TokensPrompt(prompt_token_ids=p) for p in prompts]
-    sp = SamplingParams(**params)
+    sp = [SamplingParams(**kw) for kw in params] if isinstance(params, list) else SamplingParams(**params)
     t = time.perf_counter()
     outs = llm.generate(tp, sampling_params=sp, use_tqdm=False)
     return sum(len(o.outputs[0].token_ids) for o in outs), time.perf_counter() - t
