@@ -215,20 +215,31 @@ def child_vllm(args, model_dir: Path) -> dict:
         ids = backend.tokenizer(texts)["input_ids"]
         raw_params = {"max_tokens": args.new_tokens, "temperature": TEMPERATURE, "top_p": 1.0, "top_k": 0,
                       "detokenize": False}
-        backend.timed_raw(ids[:4], raw_params | {"max_tokens": 4})  # warm-up
-        n_raw, secs_raw = backend.timed_raw(ids, raw_params)
         # What ours adds inside the engine, one cost at a time: the sampled token's log-prob (the
         # rows' mean_logprob), and a seed per request (a sample reproduces alone or batched).
-        n_lp, secs_lp = backend.timed_raw(ids, raw_params | {"logprobs": 0})
         seeded = [raw_params | {"seed": sample_seed("real_speed", i)} for i in range(len(ids))]
-        n_sd, secs_sd = backend.timed_raw(ids, seeded)
         sampler = Sampler("bench", temperature=TEMPERATURE, max_new_tokens=args.new_tokens)
         reqs = [Request(p, sampler, sample_seed("real_speed", i)) for i, p in enumerate(texts)]
+
+        def ours():
+            t = time.perf_counter()
+            comps = backend.generate(reqs)
+            return sum(c.n_tokens for c in comps), time.perf_counter() - t
+
+        runs = {"raw_vllm": lambda: backend.timed_raw(ids, raw_params),
+                "raw_vllm_logprobs": lambda: backend.timed_raw(ids, raw_params | {"logprobs": 0}),
+                "raw_vllm_seeded": lambda: backend.timed_raw(ids, seeded), "ours_vllm": ours}
+        backend.timed_raw(ids[:4], raw_params | {"max_tokens": 4})  # warm-up
         backend.generate([Request(p, Sampler("warm", temperature=TEMPERATURE, max_new_tokens=4), 0)
                           for p in texts[:4]])
-        t = time.perf_counter()
-        comps = backend.generate(reqs)
-        secs = time.perf_counter() - t
+        # Interleaved, each path --repeats times, the median kept: the first large batch of an
+        # engine runs slower, and a single pass in a fixed order measured that order (0.85x one day,
+        # 1.06x the next for the same code).
+        times: dict[str, list[tuple[int, float]]] = {k: [] for k in runs}
+        for rep in range(args.repeats):
+            for name, fn in (runs.items() if rep % 2 == 0 else reversed(runs.items())):
+                times[name].append(fn())
+        med = {k: sorted(v, key=lambda nt: nt[0] / nt[1])[len(v) // 2] for k, v in times.items()}
         greedy = Sampler("greedy", temperature=0.0, max_new_tokens=args.new_tokens)
         g = backend.generate([Request(p, greedy, 0) for p in texts[: args.greedy]])
         rss = peak_rss_mb(pid)
@@ -237,16 +248,14 @@ def child_vllm(args, model_dir: Path) -> dict:
         backend.close()
     dname = "float32" if dt == "float32" else "bfloat16"
     batch = f"<={len(texts)}"  # continuous batching: all requests in one call
+    notes = {"raw_vllm": "engine process peak (shared with ours_vllm)",
+             "raw_vllm_logprobs": "raw_vllm with logprobs=0 (the sampled token's log-prob)",
+             "raw_vllm_seeded": "raw_vllm with a seed per request", "ours_vllm": "engine process peak (shared with raw_vllm)"}
     return {"rows": [
-        row("raw_vllm", dname, threads, batch, len(texts), n_raw, secs_raw, rss, start_s,
-            note="engine process peak (shared with ours_vllm)"),
-        row("raw_vllm_logprobs", dname, threads, batch, len(texts), n_lp, secs_lp, rss, start_s,
-            note="raw_vllm with logprobs=0 (the sampled token's log-prob)"),
-        row("raw_vllm_seeded", dname, threads, batch, len(texts), n_sd, secs_sd, rss, start_s,
-            note="raw_vllm with a seed per request"),
-        row("ours_vllm", dname, threads, batch, len(texts), sum(c.n_tokens for c in comps), secs, rss, start_s,
-            greedy_texts=[c.text for c in g], note="engine process peak (shared with raw_vllm)"),
-    ]}
+        row(name, dname, threads, batch, len(texts), *med[name], rss, start_s, note=notes[name],
+            runs_tok_s=[round(n / s, 1) for n, s in times[name]], **({"greedy_texts": [c.text for c in g]}
+                                                                  if name == "ours_vllm" else {}))
+        for name in runs]}
 
 
 def child_train(args, model_dir: Path) -> dict:
@@ -326,7 +335,8 @@ def spawn(name: str, args, model_dir: Path, workdir: Path) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--model-dir", str(model_dir),
            "--result", str(out), "--prompts", str(args.prompts), "--new-tokens", str(args.new_tokens),
            "--batch", str(args.batch), "--greedy", str(args.greedy), "--train-steps", str(args.train_steps),
-           "--train-batch", str(args.train_batch), "--max-model-len", str(args.max_model_len)]
+           "--train-batch", str(args.train_batch), "--max-model-len", str(args.max_model_len),
+           "--repeats", str(args.repeats)]
     if args.eager:
         cmd.append("--eager")
     print(f"[{name}] starting (load {loadavg()})", flush=True)
@@ -427,6 +437,8 @@ def main(argv=None) -> int:
     ap.add_argument("--llamacpp-python", default=None,
                     help="a Python with llama-cpp-python (else $SYNTHLOOP_LLAMACPP_PYTHON; none: llamacpp_tok_s=na)")
     ap.add_argument("--llamacpp-threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="vLLM paths: each timed this many times, interleaved; the median is reported (default 3)")
     ap.add_argument("--eager", action="store_true", help="vLLM without torch.compile (faster engine start)")
     ap.add_argument("--max-model-len", type=int, default=512, help="vLLM's max_model_len and llama.cpp's n_ctx")
     ap.add_argument("--path-timeout", type=float, default=None,

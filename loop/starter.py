@@ -165,7 +165,10 @@ def budgets(p: dict, small: bool, gpu: bool | None = None) -> dict:
     61 rows (103 right answers were near-duplicates, mostly the same reply to the same problem),
     while 800 problems x 1 sample from a model at 11% solved 124 and kept 108, so plain-number
     files get one sample per problem; 40 steps of batch 8 at lr 2e-5 (full fine-tuning) did so while a probe of
-    untrained questions rose, not fell; a gain needs a
+    untrained questions rose, not fell, and at least 2 epochs over the accumulated rows (`epochs: 2`:
+    61, 103 and more steps from round 3 on, where 40 steps had been less than one pass) took round 4
+    to 32.5% (+30.0) where 40 steps had stalled at 23.0% (its candidate rejected); lr 1e-4 instead
+    overfit round 1's 13 rows (+2.5, not promoted, against +7.5 at 2e-5); a gain needs a
     held-out set of a few hundred problems to be told from noise (400: +-5 points at 50%), so the
     gate asks for a paired gain beyond noise; a fine-tune waits for 8 new kept rows (16 rows took
     SmolLM2 from 2.5% to 10.2% in one fine-tune; with the limit at 16 a round that kept 14 waited,
@@ -183,7 +186,7 @@ def budgets(p: dict, small: bool, gpu: bool | None = None) -> dict:
     gpu = torch.cuda.is_available() if gpu is None else gpu
     held = max(1, int(p["rows"] * 0.2))  # heldout_fraction 0.2 below
     common = {"tokens": 320 if p["checker"] == "pattern" else 96, "held": held, "batch": 64, "tbatch": 8,
-              "lr": 2.0e-5, "min_rows": 8, "per_problem": 2}
+              "lr": 2.0e-5, "min_rows": 8, "per_problem": 2, "epochs": 2}
     if small:  # a first try in a few minutes: still enough rows and problems to mean something
         b = common | {"rounds": 2, "samples": 256, "k": 4, "steps": 20, "n_eval": min(100, held), "n_samples": 2,
                       "eval_k": 2}
@@ -248,6 +251,7 @@ finetune:
   min_rows: {b["min_rows"]}              # fewer new kept rows than this wait for the next round (status: waiting)
   # full fine-tuning at a pretrained model's rate (2e-5); add lora_r: 16 (and lr ~2e-4) for LoRA
   train: {{steps: {b["steps"]}, lr: {b["lr"]:.1e}, warmup: 2, batch_size: {b["tbatch"]}}}
+  epochs: {b["epochs"]}                 # at least 2 passes over the kept rows: steps grow past {b["steps"]} as they accumulate
 eval:
   n_problems: {b["n_eval"]}            # held-out problems per evaluation (of {b["held"]} held out)
   difficulties: {d["eval"]}

@@ -63,6 +63,8 @@ def test_init_imports_a_gguf_and_follows_the_difficulty_column(workspace, monkey
     assert cfg.domains[0].knobs["difficulty_column"] == "difficulty"
     assert list(cfg.eval.difficulties) == [1, 2, 3] and sorted(cfg.generation.difficulty_weights) == [1, 2, 3]
     assert (cfg.curriculum.policy, cfg.curriculum.max_difficulty) == ("frontier", 3)
+    # a pretrained model's fine-tune: at least 2 passes over the kept rows as they accumulate
+    assert cfg.finetune.epochs == 2 and cfg.finetune.steps_for(1000) == 250 > cfg.finetune.train.steps
 
     # Again, with the column named: the file is not converted twice.
     res = cli("init", "--model", "tiny-chat.gguf", "--problems", "leveled.jsonl", "--small", "--home", str(home),
