@@ -14,7 +14,7 @@ import yaml
 from synthloop.warehouse import Catalog
 
 from ..conftest import TINY_CONFIG
-from .test_serve import _free_port, _stop, _wait
+from .test_serve import _free_port, _start_server, _stop, _wait
 
 
 def _stop_tree(p: subprocess.Popen) -> None:
@@ -64,9 +64,7 @@ def test_deployed_round_runs_on_a_work_pool_worker(tmp_path):
         return httpx.post(f"{api}{path}", json=body, timeout=10).raise_for_status().json()
 
     t0 = time.time()
-    with open(server_log, "w") as out:
-        server = subprocess.Popen([str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
-                                   str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = _start_server(bin_dir, port, env, server_log)
     worker = None
     try:
         _wait("the Prefect server", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 120,

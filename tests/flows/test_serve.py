@@ -52,6 +52,13 @@ def _interruptible():
         signal.signal(signal.SIGINT, old)
 
 
+def _start_server(bin_dir: Path, port: int, env: dict, log: Path) -> subprocess.Popen:
+    """`prefect server start` on 127.0.0.1:`port`, in its own session, its output in `log`."""
+    with _interruptible(), open(log, "w") as out:  # the child keeps its own copy of the fd
+        return subprocess.Popen([str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
+                                 str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def _stop(p: subprocess.Popen, sig=signal.SIGTERM) -> None:
     if p.poll() is None:
         os.killpg(p.pid, sig)
@@ -82,9 +89,7 @@ def test_served_deployment_runs_a_round_on_schedule(tmp_path):
     bin_dir = Path(sys.executable).parent
     server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
     t0 = time.time()
-    with _interruptible(), open(server_log, "w") as out:  # the child keeps its own copy of the fd
-        server = subprocess.Popen([str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
-                                   str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = _start_server(bin_dir, port, env, server_log)
     serve = None
     try:
         _wait("the Prefect server", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 120,
