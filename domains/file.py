@@ -195,9 +195,12 @@ class FileDomain:
             held.remove(max(score, key=score.get))
         return [r for r in good if r[1] not in held], [r for r in good if r[1] in held]
 
-    def make_problems(self, n: int, seed: int, difficulties: list[int]) -> list[Problem]:
-        """`n` problems from the training split (each row once before any row twice)."""
-        return _draw(self.split()[0], n, seed, difficulties, f"file-{seed}")
+    def make_problems(self, n: int, seed: int, difficulties: list[int],
+                      avoid: frozenset[str] | set[str] = frozenset()) -> list[Problem]:
+        """`n` problems from the training split (each row once before any row twice). Prompts in
+        `avoid` (the loop passes those it already has a kept row for) come only after every other
+        row of the difficulty has been drawn once."""
+        return _draw(self.split()[0], n, seed, difficulties, f"file-{seed}", avoid)
 
     def heldout_problems(self, n: int, seed: int, difficulties: list[int]) -> list[Problem]:
         """Up to `n` problems from the held-out split, each row at most once; never a training prompt."""
@@ -231,13 +234,16 @@ def _pool(rows: list[tuple], difficulties: list[int]) -> list[tuple]:
     return [r for r in rows if r[4] in set(difficulties)] or list(rows)
 
 
-def _draw(rows: list[tuple], n: int, seed: int, difficulties: list[int], prefix: str) -> list[Problem]:
+def _draw(rows: list[tuple], n: int, seed: int, difficulties: list[int], prefix: str,
+          avoid: frozenset[str] | set[str] = frozenset()) -> list[Problem]:
     pool = _pool(rows, difficulties)
     rng = random.Random(seed)
     order: list = []
-    while len(order) < n:  # each row once before any row twice
+    while len(order) < n:  # each row once before any row twice; within a pass, fresh rows first
         batch = list(pool)
         rng.shuffle(batch)
+        if avoid:  # a stable sort: both groups stay in their shuffled order
+            batch.sort(key=lambda r: r[1] in avoid)
         order += batch
     return [
         Problem(f"{prefix}-{i}", "file", d, prompt, ref, {"row": row, "solution": sol})

@@ -85,13 +85,16 @@ class LoopConfig(BaseModel):
 
     def config_hash(self) -> str:
         """Hash of everything that decides the data (not the number of rounds, where it runs, nor
-        the audit, which only reads verdicts). Decontamination and `finetune.epochs` at their
-        defaults are left out too, so a run made before they existed keeps its hash and resumes."""
+        the audit, which only reads verdicts). Decontamination, `finetune.epochs` and
+        `generation.fresh_first` at their defaults are left out too, so a run made before they
+        existed keeps its hash and resumes."""
         skip: dict = {"rounds": True, "execution": True, "audit": True}
         if self.decontaminate == DecontamConfig():
             skip["decontaminate"] = True
         if not self.finetune.epochs:
             skip["finetune"] = {"epochs"}
+        if not self.generation.fresh_first:
+            skip["generation"] = {"fresh_first"}
         blob = json.dumps(self.model_dump(mode="json", exclude=skip), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

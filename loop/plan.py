@@ -19,6 +19,7 @@ from . import shards
 from .config import LoopConfig
 from .curriculum import mix_of, round_curriculum
 from .problems import sample_problems
+from .progress import say
 from .shards import Part
 
 
@@ -42,9 +43,32 @@ def round_course(cat: Catalog, cfg: LoopConfig, round: int) -> dict:
     return round_curriculum(cat, cfg, round, ev)
 
 
+def solved_prompts(cat: Catalog, cfg: LoopConfig, round: int) -> frozenset[str]:
+    """Prompts with a kept row in a round before `round`: what `generation.fresh_first` draws last.
+    Empty when it is off or no domain is a file (a generated domain has no finite pool)."""
+    if not cfg.generation.fresh_first or not any(d.name == "file" for d in cfg.domains):
+        return frozenset()
+    out: set[str] = set()
+    for v in cat.versions(cfg.name):
+        if v["round"] is not None and 1 <= v["round"] < round:
+            t = cat.read_table(f"{cfg.name}@{v['version']}", columns=["prompt", "kept"], kept_only=True)
+            out.update(t["prompt"].to_pylist())
+    return frozenset(out)
+
+
 def round_problems(cat: Catalog, cfg: LoopConfig, round: int, course: dict | None = None) -> list[Problem]:
-    """The problems round `round` generates for, drawn at the curriculum's difficulty mix."""
-    return sample_problems(cfg, round, mix_of(course or round_course(cat, cfg, round)))
+    """The problems round `round` generates for, drawn at the curriculum's difficulty mix (and,
+    with `generation.fresh_first`, prompts without a kept row first)."""
+    course = course or round_course(cat, cfg, round)
+    solved = solved_prompts(cat, cfg, round)
+    problems = sample_problems(cfg, round, mix_of(course), avoid=solved)
+    if solved:  # recorded with the round's curriculum decision (the version's metrics)
+        again = sum(p.prompt in solved for p in problems)
+        course["fresh"] = {"solved_prompts": len(solved), "drawn": len(problems), "drawn_solved": again}
+        say(f"round {round}: {len(problems) - again} of {len(problems)} problems have no kept row yet "
+            f"({len(solved):,} prompts of the file have one)"
+            + (": the file's unsolved prompts at this mix are used up, more problems would add more" if again else ""))
+    return problems
 
 
 def generation_plan(cat: Catalog, cfg: LoopConfig, round: int, problems: list[Problem]) -> SamplerPlan:

@@ -10,6 +10,7 @@ import random
 from dataclasses import replace
 
 from synthloop.domains import Domain, Problem, get_domain
+from synthloop.domains.file import FileDomain
 from synthloop.generators.allocate import split_budget
 from synthloop.training.evaluate import heldout_problems
 
@@ -20,9 +21,11 @@ def domains_of(cfg: LoopConfig) -> dict[str, Domain]:
     return {d.name: get_domain(d.name, **d.knobs) for d in cfg.domains}
 
 
-def sample_problems(cfg: LoopConfig, round: int, mix: dict[str, dict[int, int]] | None = None) -> list[Problem]:
+def sample_problems(cfg: LoopConfig, round: int, mix: dict[str, dict[int, int]] | None = None,
+                    avoid: frozenset[str] = frozenset()) -> list[Problem]:
     """This round's problems, seeded by round: `mix` ({domain: {difficulty: problems}}, the
-    curriculum's) or else the domain weights and difficulty weights of the config."""
+    curriculum's) or else the domain weights and difficulty weights of the config. A file domain
+    draws the prompts in `avoid` only after all its others (`generation.fresh_first`)."""
     doms = domains_of(cfg)
     diffs = sorted(cfg.generation.difficulty_weights)
     rng = random.Random(f"{cfg.seed}-{round}")
@@ -31,8 +34,13 @@ def sample_problems(cfg: LoopConfig, round: int, mix: dict[str, dict[int, int]] 
     for spec, n in zip(cfg.domains, counts):
         per = split_budget(n, [cfg.generation.difficulty_weights[d] for d in diffs])
         for diff, m in (mix[spec.name].items() if mix else zip(diffs, per)):
-            if m:
-                out += doms[spec.name].make_problems(m, seed=rng.randrange(2**31), difficulties=[diff])
+            if not m:
+                continue
+            dom, seed = doms[spec.name], rng.randrange(2**31)
+            if avoid and isinstance(dom, FileDomain):
+                out += dom.make_problems(m, seed=seed, difficulties=[diff], avoid=avoid)
+            else:
+                out += dom.make_problems(m, seed=seed, difficulties=[diff])
     # Ids must be unique across rounds: prefix with the round.
     return [Problem(f"r{round}.{p.id}", p.domain, p.difficulty, p.prompt, p.answer, p.meta) for p in out]
 

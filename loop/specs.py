@@ -96,6 +96,11 @@ class BootstrapSpec(Strict):
 
 class GenerationSpec(Strict):
     problems_per_round: int = Field(800, ge=1)  # the demo's round size (a choice, not tuned)
+    # A file of problems (a finite pool): draw the prompts this run has no kept row for yet before
+    # those it has, so samples go where a new training row can come from (a solved prompt sampled
+    # again mostly gives the same reply, dropped as a near-duplicate). Off: every prompt alike.
+    # Generated domains (addition, ...) have no finite pool and ignore it.
+    fresh_first: bool = False
     # Difficulty -> weight of problems drawn at that difficulty each round (`curriculum: fixed`):
     # most of the round just past the seed set's 1-3 digits, a little of what is known (forgetting).
     difficulty_weights: dict[int, float] = {1: 0.05, 2: 0.05, 3: 0.1, 4: 0.5, 5: 0.3}

@@ -117,3 +117,19 @@ def test_gsm8k_splits_about_one_in_five():
     train, held = d.split()
     assert len(train) + len(held) == 1319 and 0.17 < len(held) / 1319 < 0.23
     assert not {r[1] for r in train} & {r[1] for r in held}
+
+
+def test_avoided_prompts_are_drawn_only_after_every_other_row(tmp_path):
+    """`avoid` (the loop's solved prompts, generation.fresh_first) reorders a pass, nothing else."""
+    d = get_domain("file", path=str(_file(tmp_path / "q.jsonl", 200)))
+    train = [r[1] for r in d.split()[0]]
+    avoid = frozenset(train[::2])  # half the training prompts
+    fresh = set(train) - avoid
+    first = d.make_problems(len(fresh), seed=3, difficulties=[1], avoid=avoid)
+    assert _prompts(first) == fresh  # every fresh prompt once, no avoided one
+    more = d.make_problems(len(train) + 5, seed=3, difficulties=[1], avoid=avoid)
+    assert [p.prompt for p in more][: len(fresh)] == [p.prompt for p in first]
+    assert _prompts(more[len(fresh) : len(train)]) == avoid  # then the avoided ones, each once
+    assert _prompts(more[len(train) :]) <= fresh  # the second pass starts fresh again
+    plain = d.make_problems(50, seed=3, difficulties=[1])  # without `avoid`: the draw of before
+    assert plain == d.make_problems(50, seed=3, difficulties=[1], avoid=frozenset())
