@@ -15,6 +15,8 @@ Arms, on the same generation budget, from the same round-0 model:
   (c) base   the untouched model (round 0 of both).
   --variant NAME:KEY=VALUE adds an arm: the loop's config with that key changed (repeat it for more
   keys), to measure what one default buys, e.g. `--arms wide --variant wide:generation.samples_per_problem=1`.
+  A variant named naive... changes the naive arm instead (`--arms loop,naive40 --variant
+  naive40:finetune.epochs=0`: the naive loop at 40 steps a round); the summary compares against it.
   A rerun with the same --home finds the rounds it has (round 0 included) and runs only the rest.
 Per round: held-out accuracy with its 95% interval (trained phrasings; unseen apart), the gain over
 round 0 with a paired 95% interval, the forgetting probe, generated tokens and minutes per stage.
@@ -201,7 +203,9 @@ def arm_configs(starter: dict, rounds: int, over: dict, variants: dict[str, dict
     base = merge(starter, over) | {"rounds": rounds}
     return {"loop": LoopConfig.model_validate(base | {"name": "loop"}),
             "naive": LoopConfig.model_validate(merge(base, NAIVE) | {"name": "naive"}),
-            **{name: LoopConfig.model_validate(merge(base, v) | {"name": name}) for name, v in (variants or {}).items()}}
+            # a variant named naive... changes the naive arm's config, any other the loop's
+            **{name: LoopConfig.model_validate(merge(merge(base, NAIVE) if name.startswith("naive") else base, v)
+                                               | {"name": name}) for name, v in (variants or {}).items()}}
 
 
 def run_round(cat: Catalog, cfg: LoopConfig, r: int) -> tuple[RoundRecord, dict]:
@@ -338,9 +342,9 @@ def main(argv=None) -> None:
     wall = (time.perf_counter() - t_start) / 60
     last = {a: [x for x in rows if x["arm"] == a][-1] for a in arms}
     # The line reports the loop arm, or the first other arm where the loop did not run.
-    head = "loop" if "loop" in last else next((a for a in arms if a != "naive"), None)
+    head = "loop" if "loop" in last else next((a for a in arms if not a.startswith("naive")), None)
     loop = last.get(head, rows[0])
-    naive = last.get("naive")
+    naive = next((last[a] for a in arms if a.startswith("naive") and a in last), None)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"\nminutes: round 0 {r0_s / 60:.1f}, " + ", ".join(f"{a} {m:.1f}" for a, m in minutes.items())
