@@ -45,6 +45,19 @@ def check_schedule(cron: str | None, interval: float | None) -> None:
             raise UserError(f"invalid cron schedule {cron!r}: five fields, e.g. \"0 */6 * * *\" (every 6 hours)") from None
 
 
+def check_pool_name(pool: str) -> None:
+    """Refuse in one line a pool name the Prefect server would refuse (with a traceback, mid-deploy)."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from pydantic import ValidationError
+
+    try:
+        WorkPoolCreate(name=pool, type="process")
+    except ValidationError:
+        raise UserError(f"invalid work pool name {pool!r}: a non-empty name without / % & < >") from None
+    if pool.lower().startswith("prefect"):  # the server's rule (403), not the schema's
+        raise UserError(f"invalid work pool name {pool!r}: names starting with 'prefect' are Prefect's own")
+
+
 def check_server() -> str:
     """The API URL of the Prefect server, which must be a real one and answer."""
     from prefect.client.orchestration import get_client
@@ -100,6 +113,7 @@ def deploy(home: str, cfg: LoopConfig, pool: str, cron: str | None = None, inter
     from prefect.settings import PREFECT_UI_URL
 
     check_schedule(cron, interval)
+    check_pool_name(pool)
     api = check_server()
     created = _ensure_pool(pool)
     workdir = (workdir or Path.cwd()).resolve()

@@ -343,12 +343,13 @@ def deploy(
     system). Needs a Prefect server: `prefect server start`, then
     `export PREFECT_API_URL=http://127.0.0.1:4200/api`. Rerun to change the config or schedule.
     """
-    from synthloop.flows.deploy import check_schedule
+    from synthloop.flows.deploy import check_pool_name, check_schedule
     from synthloop.flows.deploy import deploy as deploy_flow
     from synthloop.loop.config import load_config
     from synthloop.warehouse import Catalog, CatalogError
 
     check_schedule(cron, interval)  # before the config, as `serve` does
+    check_pool_name(pool)
     cfg = load_config(config, {"name": name})
     h = _home(home)
     try:  # a home with this run already in it must have been made with this config

@@ -77,6 +77,13 @@ def test_bad_options_are_one_line(home, args, expect):
     assert res.exit_code == 2 and expect in res.output and "Traceback" not in res.output, res.output
 
 
+@pytest.mark.parametrize("pool, expect", [("a/b", "without / % & < >"), ("", "non-empty"),
+                                          ("Prefect-pool", "Prefect's own")])
+def test_a_pool_name_prefect_refuses_is_one_line_before_any_server(home, pool, expect):
+    # No PREFECT_API_URL here: the name is refused before the server is looked for.
+    one_error_line(cli("deploy", "--pool", pool, "--interval", "60", "--home", str(home)), expect)
+
+
 def test_fresh_removes_exactly_its_own_run(tmp_path):
     """Runs `demo`, `demo-mix` and `deXo`: `--fresh` of `demo` (or `de_o`) leaves the others whole."""
     cat = Catalog(tmp_path)
