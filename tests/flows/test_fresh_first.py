@@ -43,6 +43,6 @@ def test_round_two_skips_prompts_round_one_kept(tmp_path):
 
     off = _config(path, False)
     assert solved_prompts(cat, off, 2) == frozenset()
-    assert off.config_hash() != cfg.config_hash()  # off is left out of the hash: old runs resume
-    assert off.config_hash() == LoopConfig.model_validate(
-        off.model_dump(mode="json", exclude={"generation": {"fresh_first"}})).config_hash()
+    assert off.config_hash() != cfg.config_hash()
+    # off is left out of the hash, so old runs resume: tests/flows/test_trainset.py checks it against
+    # the hash written out by hand
