@@ -133,3 +133,26 @@ def test_run_no_wait_refuses_while_another_run_holds_the_home(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_a_run_that_fails_before_its_round_leaves_no_prefect_server(tmp_path, monkeypatch):
+    """`run` starts Prefect's temporary server early, beside its imports; a config mistake found
+    after that stops the server's process too (in-process, as here, nothing waits for exit)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from synthloop.flows import prefect_server
+
+    started = []
+
+    def record(port, env):
+        started.append(launch(port, env))
+        return started[-1]
+
+    launch = prefect_server._uvicorn
+    monkeypatch.setattr(prefect_server, "_uvicorn", record)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rounds: [not a number\n")
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        one_error_line(cli("run", "-c", str(bad), "--home", str(tmp_path / "home")), str(bad.name))
+    assert len(started) == 1 and started[0].poll() is not None  # it ran, and it is gone
+    assert prefect_server._launched is None
