@@ -97,9 +97,14 @@ def test_completion_loss_equals_the_models_own_loss():
 
 def test_bf16_autocast_only_where_the_hardware_has_it():
     from synthloop.generators.choose import native_bf16
-    from synthloop.training.sft import bf16_autocast
+    from synthloop.training.sft import BF16_MIN_PARAMS, bf16_autocast
 
     assert bf16_autocast("auto", "cpu") == native_bf16("cpu")
+    # A tiny model trains in fp32 on a CPU whatever it has (bf16's casts cost more than they save);
+    # a GPU takes bf16 for any size.
+    assert bf16_autocast("auto", "cpu", n_params=BF16_MIN_PARAMS) == native_bf16("cpu")
+    assert bf16_autocast("auto", "cpu", n_params=BF16_MIN_PARAMS - 1) is False
+    assert bf16_autocast("auto", "cuda", n_params=1000) is True
     assert bf16_autocast("fp32", "cuda") is False and bf16_autocast("bf16", "cpu") is True
     assert not native_bf16("cpu", frozenset({"avx2", "fma"}))
     assert native_bf16("cpu", frozenset({"avx2", "amx_bf16"})) and native_bf16("cpu", frozenset({"avx512_bf16"}))
