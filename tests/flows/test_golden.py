@@ -4,7 +4,8 @@ round is reshaped.
 
 The avx2 values in `golden_round.json` were recorded from main before the round was reshaped (issue
 25), in a commit of their own; the avx512_bf16 values after it (2026-12-07, on top of commit 244807f),
-to guard later changes on such CPUs. Sampling depends on float rounding, and float rounding on the CPU's
+to guard later changes on such CPUs, and again on purpose in 29167ab (2026-12-08), when models under
+1.5M parameters began to train in fp32 where they had trained under bf16 autocast on such CPUs. Sampling depends on float rounding, and float rounding on the CPU's
 vector unit (AVX2, AVX-512 and AMX kernels sum in different orders), so the model-dependent values
 are kept per CPU kind; what no model touches (the seed set, the held-out problems) is checked
 everywhere. Record them again, only on purpose, with
