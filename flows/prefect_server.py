@@ -118,14 +118,11 @@ def start(timeout_s: float | None = None) -> str | None:
     Call it from the main thread: the parent-death signal follows the thread that started the
     child, and the main thread lives as long as the run does.
     """
-    global _launched
     from prefect.server.api import server as api_server
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
     if PREFECT_API_URL.value():
-        if _launched is not None:  # a server was named after launch(): the early child is not needed
-            _launched[1].terminate()
-            _launched = None
+        discard()  # a server was named after launch(): the early child is not needed
         return None
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("start the Prefect server from the main thread")
@@ -146,9 +143,8 @@ def start(timeout_s: float | None = None) -> str | None:
     server = instances.get(None) or Server()
     if _launched is not None and not server.running:
         server.port = _launched[0]  # Prefect's start() takes this port and our child (exit 3: port taken, a new one)
-    elif _launched is not None:  # a server already runs: the early child is not needed
-        _launched[1].terminate()
-        _launched = None
+    else:  # a server already runs: the early child (if any) is not needed
+        discard()
     limit = timeout_s or PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
     try:
         server.start(timeout=int(limit))
