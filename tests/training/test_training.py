@@ -95,7 +95,8 @@ def test_completion_loss_equals_the_models_own_loss():
     assert torch.allclose(completion_loss(m, ids, attn, labels), full, atol=1e-6)
 
 
-def test_bf16_autocast_only_where_the_hardware_has_it():
+def test_bf16_autocast_only_where_the_hardware_has_it(monkeypatch):
+    from synthloop.generators import choose
     from synthloop.generators.choose import native_bf16
     from synthloop.training.sft import BF16_MIN_PARAMS, bf16_autocast
 
@@ -105,6 +106,10 @@ def test_bf16_autocast_only_where_the_hardware_has_it():
     assert bf16_autocast("auto", "cpu", n_params=BF16_MIN_PARAMS) == native_bf16("cpu")
     assert bf16_autocast("auto", "cpu", n_params=BF16_MIN_PARAMS - 1) is False
     assert bf16_autocast("auto", "cuda", n_params=1000) is True
+    # The size rule on a CPU with native bf16, whatever CPU runs this test.
+    monkeypatch.setattr(choose, "native_bf16", lambda device, flags=None: True)
+    assert bf16_autocast("auto", "cpu", n_params=BF16_MIN_PARAMS) is True
+    assert bf16_autocast("auto", "cpu", n_params=BF16_MIN_PARAMS - 1) is False
     assert bf16_autocast("fp32", "cuda") is False and bf16_autocast("bf16", "cpu") is True
     assert not native_bf16("cpu", frozenset({"avx2", "fma"}))
     assert native_bf16("cpu", frozenset({"avx2", "amx_bf16"})) and native_bf16("cpu", frozenset({"avx512_bf16"}))
